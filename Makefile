@@ -1,0 +1,39 @@
+# Makefile for connector_uuid (PGXS)
+
+MODULE_big = connector_uuid
+OBJS = \
+	src/entry.o \
+	src/catalog.o \
+	src/plan.o \
+	src/executor.o \
+	src/locking.o \
+	src/idgen.o \
+	src/idmap.o \
+	src/views.o \
+	src/verify.o \
+	src/spi_util.o
+PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
+
+EXTENSION = connector_uuid
+DATA = connector_uuid--1.0.sql connector_uuid--1.0--2.0.sql connector_uuid--2.0--1.0.sql
+# The 2.0 install script (used by plain CREATE EXTENSION, e.g. pg_restore) is
+# the 1.0 script plus the migration call, so the two can never drift apart.
+DATA_built = connector_uuid--2.0.sql
+EXTRA_CLEAN = connector_uuid--2.0.sql
+
+REGRESS = install plan upgrade verify downgrade roundtrip errors schema_public privileges hostile
+REGRESS_OPTS = --load-extension=uuid-ossp
+ISOLATION = concurrent_dml lock_wait
+ISOLATION_OPTS = --load-extension=uuid-ossp
+TAP_TESTS = 1
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+connector_uuid--2.0.sql: connector_uuid--1.0.sql
+	sed -e 's/connector_uuid--1\.0\.sql/connector_uuid--2.0.sql (generated from connector_uuid--1.0.sql)/' \
+	    -e 's/VERSION .1\.0. to load this file/to load this file/' $< > $@
+	printf '%s\n' '' '-- Installing 2.0 directly: migrate the tables if they are there (none yet' \
+	    '-- during pg_restore, which creates extensions before tables).' \
+	    'SELECT @extschema@.connector_uuid_upgrade(missing_ok => true);' >> $@

@@ -1,0 +1,139 @@
+/* connector_uuid--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION connector_uuid VERSION '1.0'" to load this file. \quit
+
+-- Version 1.0: the tools only.  The application's tables stay integer; the
+-- upgrade to 2.0 (connector_uuid--1.0--2.0.sql) migrates them.
+--
+-- Everything below lives in the extension's schema, which is the schema of
+-- the application's tables.  Names are qualified with @extschema@ and
+-- pg_catalog so the caller's search_path cannot redirect anything.
+
+-- Tables converted by connector_uuid: what a downgrade needs to put the key
+-- column back as it was, and the key of the id permutation (see idgen.c).
+CREATE TABLE @extschema@.connector_uuid_tables (
+    table_id         integer PRIMARY KEY,
+    schema_name      name NOT NULL,
+    table_name       name NOT NULL,
+    column_name      name NOT NULL,
+    original_type    text NOT NULL,
+    identity         "char" NOT NULL DEFAULT '',
+    original_default text,
+    sequence_name    text,
+    seq_last_value   bigint,
+    strategy         text NOT NULL DEFAULT 'v4',
+    id_key           bytea NOT NULL,
+    UNIQUE (schema_name, table_name)
+);
+COMMENT ON TABLE @extschema@.connector_uuid_tables IS
+    'connector_uuid: tables converted to UUID keys, with what a downgrade restores';
+
+-- The referencing columns' original types.
+CREATE TABLE @extschema@.connector_uuid_columns (
+    table_id         integer NOT NULL,
+    schema_name      name NOT NULL,
+    table_name       name NOT NULL,
+    column_name      name NOT NULL,
+    original_type    text NOT NULL,
+    PRIMARY KEY (table_id, schema_name, table_name, column_name)
+);
+
+-- The id map: every old integer id and the UUID it became.  "derived" rows
+-- follow from the table's key; the others (connectors created at 2.0 and
+-- given an integer by a downgrade) are looked up.
+CREATE TABLE @extschema@.connector_uuid_map (
+    table_id         integer NOT NULL,
+    derived          boolean NOT NULL,
+    old_id           bigint NOT NULL,
+    new_id           uuid NOT NULL,
+    PRIMARY KEY (table_id, old_id)
+);
+COMMENT ON TABLE @extschema@.connector_uuid_map IS
+    'connector_uuid: old integer id <-> new uuid of every converted row';
+
+-- One row per migration that committed.
+CREATE TABLE @extschema@.connector_uuid_history (
+    started_at       timestamptz NOT NULL,
+    duration         interval NOT NULL,
+    direction        text NOT NULL,
+    table_name       text NOT NULL,
+    rows_per_table   jsonb NOT NULL,
+    strategy         text NOT NULL,
+    role_name        name NOT NULL,
+    outcome          text NOT NULL
+);
+COMMENT ON TABLE @extschema@.connector_uuid_history IS
+    'connector_uuid: every upgrade and downgrade that committed';
+
+-- pg_dump must keep their rows (the map is what makes a rollback lossless).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_map', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history', '');
+
+-- The map and the keys are not for everyone.
+REVOKE ALL ON @extschema@.connector_uuid_tables, @extschema@.connector_uuid_columns,
+    @extschema@.connector_uuid_map, @extschema@.connector_uuid_history FROM PUBLIC;
+
+-- The migration itself: called by the update scripts only (the C code
+-- refuses to run outside ALTER EXTENSION).
+CREATE FUNCTION @extschema@.connector_uuid_upgrade(missing_ok boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_upgrade'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_downgrade()
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_downgrade'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- The mappings the ALTER COLUMN ... TYPE ... USING expressions call while
+-- a migration runs (they error outside one).
+CREATE FUNCTION @extschema@.connector_uuid_to_uuid(old_id bigint, table_id integer)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'connector_uuid_to_uuid'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_to_int(new_id uuid, table_id integer, missing_ok boolean)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'connector_uuid_to_int'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- What the next ALTER EXTENSION would do.
+CREATE FUNCTION @extschema@.connector_uuid_plan(direction text DEFAULT NULL)
+RETURNS TABLE (step integer, relation text, statement text, lock_mode text,
+               rows bigint, total_bytes bigint)
+AS 'MODULE_PATHNAME', 'connector_uuid_plan'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- The migration guide's checklist, one row per check.
+CREATE FUNCTION @extschema@.connector_uuid_verify(strict boolean DEFAULT false,
+                                                  thorough boolean DEFAULT false)
+RETURNS TABLE (item text, passed boolean, detail text)
+AS 'MODULE_PATHNAME', 'connector_uuid_verify'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+-- Where things stand: version, map, recent runs.
+CREATE FUNCTION @extschema@.connector_uuid_status()
+RETURNS TABLE (version text, mapped_tables integer, mapped_ids bigint,
+               derived_ids bigint, last_runs jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT e.extversion FROM pg_catalog.pg_extension e
+             WHERE e.extname OPERATOR(pg_catalog.=) 'connector_uuid'),
+           (SELECT pg_catalog.count(*)::integer FROM @extschema@.connector_uuid_tables),
+           (SELECT pg_catalog.count(*) FROM @extschema@.connector_uuid_map),
+           (SELECT pg_catalog.count(*) FILTER (WHERE derived) FROM @extschema@.connector_uuid_map),
+           (SELECT COALESCE(pg_catalog.jsonb_agg(h ORDER BY h.started_at DESC), '[]')
+              FROM (SELECT * FROM @extschema@.connector_uuid_history
+                     ORDER BY started_at DESC LIMIT 5) h)
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
+    @extschema@.connector_uuid_downgrade(),
+    @extschema@.connector_uuid_to_uuid(bigint, integer),
+    @extschema@.connector_uuid_to_int(uuid, integer, boolean),
+    @extschema@.connector_uuid_plan(text),
+    @extschema@.connector_uuid_status() FROM PUBLIC;

@@ -1,0 +1,220 @@
+/*-------------------------------------------------------------------------
+ *
+ * connector_uuid.h
+ *	  Declarations shared by the connector_uuid source files: the discovered
+ *	  catalog picture of a conversion, the plan built from it, and the
+ *	  helpers each phase offers the others.
+ *
+ * The engine works in two phases.  catalog.c discovers the primary key
+ * table, every foreign key referencing it and the views in the way;
+ * plan.c turns that into an ordered list of steps, each with its SQL and the
+ * lock it takes; executor.c runs the list.  connector_uuid_plan() prints the
+ * very list the executor would run.
+ *
+ * IDENTIFICATION
+ *	  src/connector_uuid.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONNECTOR_UUID_H
+#define CONNECTOR_UUID_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
+#include "utils/uuid.h"
+
+/* Direction of a conversion */
+typedef enum CuDirection
+{
+	CU_TO_UUID,					/* integer -> uuid: the 1.0 -> 2.0 upgrade */
+	CU_TO_INT					/* uuid -> integer: the 2.0 -> 1.0 downgrade */
+} CuDirection;
+
+/* What the tables look like right now */
+typedef enum CuTableState
+{
+	CU_STATE_MISSING,			/* the primary key table does not exist */
+	CU_STATE_INTEGER,			/* key and every reference are integers */
+	CU_STATE_UUID,				/* key and every reference are uuids */
+	CU_STATE_MIXED				/* anything else: half converted */
+} CuTableState;
+
+/* A single-column foreign key that references the converted key */
+typedef struct CuForeignKey
+{
+	Oid			conoid;
+	Oid			relid;			/* referencing table */
+	char	   *nspname;
+	char	   *relname;
+	char	   *conname;
+	AttrNumber	attnum;
+	char	   *attname;
+	Oid			atttypid;		/* current type of the referencing column */
+	char		upd_action;		/* pg_constraint.confupdtype */
+	char		del_action;		/* pg_constraint.confdeltype */
+	char		match_type;		/* pg_constraint.confmatchtype */
+	bool		deferrable;
+	bool		deferred;
+	bool		validated;
+	bool		synthetic;		/* expected but missing: to be created */
+} CuForeignKey;
+
+/* A view or materialized view that must be dropped and recreated */
+typedef struct CuView
+{
+	Oid			relid;
+	char		relkind;
+	char	   *nspname;
+	char	   *relname;
+	int			depth;			/* 0 = reads a converted column directly */
+	char	   *create_sql;		/* CREATE VIEW / MATERIALIZED VIEW ... */
+	List	   *after_sql;		/* owner, options, grants, comments, indexes */
+} CuView;
+
+/* Everything discovered about one conversion */
+typedef struct CuTarget
+{
+	Oid			relid;			/* primary key table */
+	char	   *nspname;
+	char	   *relname;
+	char	   *qualname;		/* quoted, schema-qualified */
+	Oid			pkconoid;
+	char	   *pkconname;
+	AttrNumber	pkattnum;
+	char	   *pkattname;
+	Oid			pktypid;		/* current type of the key column */
+	char		identity;		/* attidentity: '', 'a' or 'd' */
+	char	   *default_expr;	/* current default, fully qualified, or NULL */
+	Oid			seqrelid;		/* owned (serial or identity) sequence */
+	char	   *seqqualname;
+	List	   *fkeys;			/* of CuForeignKey */
+	List	   *views;			/* of CuView, in drop order */
+	double		reltuples;
+	int64		total_bytes;
+} CuTarget;
+
+/* Options of a conversion */
+typedef struct CuOptions
+{
+	bool		force_cascade;	/* set ON DELETE CASCADE on every FK */
+	bool		connector;		/* the mcp_connectors upgrade: md5, alembic */
+	bool		missing_ok;		/* no table: nothing to do (pg_restore) */
+	const char *strategy;		/* "v4" */
+	List	   *expected_children;	/* of char * "table.column" (connector) */
+} CuOptions;
+
+/* One step of a plan */
+typedef enum CuStepKind
+{
+	CU_STEP_LOCK,				/* take a lock, with timeout and retries */
+	CU_STEP_SQL,				/* run sql through SPI */
+	CU_STEP_FKEY,				/* add a foreign key, validation per proof */
+	CU_STEP_INTERNAL			/* a C action: register, load map, stamp */
+} CuStepKind;
+
+typedef enum CuInternalAction
+{
+	CU_ACT_NONE,
+	CU_ACT_REGISTER,			/* write the table's row in the registry */
+	CU_ACT_LOAD_EXCEPTIONS,		/* load non-derived map rows into memory */
+	CU_ACT_FINISH				/* set the registry state, history row */
+} CuInternalAction;
+
+typedef struct CuStep
+{
+	CuStepKind	kind;
+	CuInternalAction action;
+	Oid			relid;			/* table the step works on, or InvalidOid */
+	char	   *relname;		/* for display */
+	char	   *sql;			/* the statement (display text for others) */
+	const char *lockmode;		/* lock name, for display */
+	bool		skip_validation;	/* CU_STEP_FKEY: proven valid */
+	bool		rewrites;		/* rewrites the table: report rows */
+} CuStep;
+
+typedef struct CuPlan
+{
+	CuDirection direction;
+	CuTarget   *target;
+	CuOptions  *options;
+	CuTableState state;
+	int			table_id;		/* registry id, or 0 if none yet */
+	List	   *steps;			/* of CuStep */
+	List	   *notes;			/* char *: adoption and other messages */
+	bool		adopt;			/* tables already in the target state */
+} CuPlan;
+
+/* One row of connector_uuid_verify() */
+typedef struct CuCheck
+{
+	char	   *item;
+	bool		passed;
+	char	   *detail;
+} CuCheck;
+
+/* settings (entry.c) */
+extern int	cu_lock_timeout_ms;
+extern int	cu_lock_retries;
+extern bool cu_revalidate_fkeys;
+extern bool cu_allow_renumber;
+extern int	cu_progress_level;
+
+/* catalog.c */
+extern Oid	cu_extension_schema(void);
+extern char *cu_extension_schema_name(void);
+extern Oid	cu_uuid_ossp_schema(void);
+extern CuTarget *cu_discover(Oid relid);
+extern Oid	cu_lookup_table(const char *nspname, const char *relname);
+extern CuTableState cu_table_state(CuTarget *target, List *expected, char **detail);
+extern char *cu_type_name(Oid typid);
+extern char *cu_fk_action_sql(char action);
+
+/* views.c */
+extern List *cu_discover_views(CuTarget *target);
+
+/* plan.c */
+extern CuPlan *cu_build_plan(Oid relid, CuDirection direction, CuOptions *options);
+extern void cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid,
+						const char *relname, const char *lockmode, char *sql);
+
+/* executor.c */
+extern void cu_execute_plan(CuPlan *plan);
+extern CuPlan *cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt);
+extern void cu_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
+
+/* locking.c */
+extern void cu_lock_relation(Oid relid, LOCKMODE mode);
+extern bool cu_lock_held(Oid relid, LOCKMODE mode);
+extern const char *cu_lock_name(LOCKMODE mode);
+
+/* idgen.c */
+extern void cu_random_key(uint8 *key);
+extern void cu_derive_uuid(const uint8 *key, int64 old_id, pg_uuid_t *out);
+extern bool cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id);
+
+/* idmap.c */
+extern int	cu_registry_id(const char *nspname, const char *relname);
+extern int	cu_registry_register(CuTarget *target, CuOptions *options);
+extern void cu_idmap_activate(int table_id);
+extern void cu_idmap_deactivate(void);
+extern int64 cu_idmap_count(int table_id);
+
+/* verify.c */
+extern List *cu_verify(bool thorough);
+
+/* spi_util.c */
+extern void cu_spi_exec(const char *sql, int expected);
+extern void cu_spi_exec_args(const char *sql, int expected, int nargs,
+							 Oid *argtypes, Datum *values, const char *nulls);
+extern char *cu_spi_getstring(int row, int col);
+extern bool cu_spi_getbool(int row, int col, bool *isnull);
+extern int64 cu_spi_getint64(int row, int col, bool *isnull);
+extern Datum cu_spi_getdatum(int row, int col, bool *isnull);
+extern char *cu_qualify(const char *nspname, const char *relname);
+extern int	cu_safe_search_path(void);
+
+#endif							/* CONNECTOR_UUID_H */

@@ -1,0 +1,365 @@
+/*-------------------------------------------------------------------------
+ *
+ * entry.c
+ *	  SQL entry points and settings of connector_uuid.
+ *
+ * Each entry point connects to SPI once, pins a safe search_path, does its
+ * work through the plan/executor/verify modules, and disconnects.
+ *
+ * IDENTIFICATION
+ *	  src/entry.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(connector_uuid_upgrade);
+PG_FUNCTION_INFO_V1(connector_uuid_downgrade);
+PG_FUNCTION_INFO_V1(connector_uuid_plan);
+PG_FUNCTION_INFO_V1(connector_uuid_verify);
+
+/* settings */
+int			cu_lock_timeout_ms = 3000;
+int			cu_lock_retries = 5;
+bool		cu_revalidate_fkeys = false;
+bool		cu_allow_renumber = false;
+int			cu_progress_level = INFO;
+
+static const struct config_enum_entry progress_options[] = {
+	{"info", INFO, false},
+	{"log", LOG, false},
+	{"off", 0, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+/* Register the settings */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("connector_uuid.lock_timeout",
+							"How long each attempt to lock a table may wait.",
+							"While an ACCESS EXCLUSIVE request waits, every query on that table queues behind it; "
+							"keep this short.  0 waits forever.",
+							&cu_lock_timeout_ms, 3000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("connector_uuid.lock_retries",
+							"How many more times to try a lock that timed out.",
+							"Between attempts the migration sleeps with a growing backoff, so queued queries can run.",
+							&cu_lock_retries, 5, 0, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.revalidate_foreign_keys",
+							 "Scan referencing tables to validate the rebuilt foreign keys.",
+							 "Off: a foreign key that was valid before is recreated valid without a scan, "
+							 "since both sides are mapped by one injective function under exclusive locks.",
+							 &cu_revalidate_fkeys, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.allow_renumber",
+							 "Let a downgrade give new integer ids when there is no id map.",
+							 "Without an id map (tables adopted at 2.0, or a restore without the map) the original "
+							 "integers are unknown; with this on, rows get new integers from the sequence.",
+							 &cu_allow_renumber, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("connector_uuid.progress",
+							 "Where migration progress is reported.",
+							 "info: to the client as INFO and to the server log; log: server log only; off: neither "
+							 "(pg_stat_activity.query always shows the current step).",
+							 &cu_progress_level, INFO, progress_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("connector_uuid");
+#else
+	EmitWarningsOnPlaceholders("connector_uuid");
+#endif
+}
+
+/* Refuse unless we are running inside ALTER EXTENSION connector_uuid */
+static void
+require_extension_script(void)
+{
+	Oid			extoid = get_extension_oid("connector_uuid", true);
+
+	if (!creating_extension || !OidIsValid(extoid) || CurrentExtensionObject != extoid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the connector migration runs only inside ALTER EXTENSION connector_uuid UPDATE"),
+				 errhint("Run ALTER EXTENSION connector_uuid UPDATE to migrate, or UPDATE TO '1.0' to roll back.")));
+}
+
+/* The options of the connector migration */
+static CuOptions *
+connector_options(bool missing_ok)
+{
+	CuOptions  *opt = palloc0(sizeof(CuOptions));
+
+	opt->connector = true;
+	opt->missing_ok = missing_ok;
+	opt->strategy = "v4";
+	return opt;
+}
+
+/* mcp_connectors in the extension's schema, or InvalidOid */
+static Oid
+connector_table(bool missing_ok)
+{
+	char	   *nsp = cu_extension_schema_name();
+	Oid			relid = cu_lookup_table(nsp, "mcp_connectors");
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"%s\" does not exist", cu_qualify(nsp, "mcp_connectors")),
+				 errdetail("connector_uuid works on the application's tables in the schema it is installed in (%s).", nsp),
+				 errhint("Create the extension in the schema that holds mcp_connectors: CREATE EXTENSION connector_uuid VERSION '1.0' SCHEMA <schema>.")));
+	return relid;
+}
+
+/* Plan and run the connector migration in direction */
+static void
+run_connector_migration(CuDirection direction, bool missing_ok)
+{
+	int			nestlevel;
+	Oid			relid;
+	CuPlan	   *plan;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = cu_safe_search_path();
+
+	relid = connector_table(missing_ok);
+	if (!OidIsValid(relid))
+		cu_report_progress("no table mcp_connectors in schema %s yet: nothing to migrate "
+						   "(as during pg_restore, which creates extensions before tables)",
+						   cu_extension_schema_name());
+	else
+	{
+		plan = cu_lock_and_replan(relid, direction, connector_options(missing_ok));
+		cu_execute_plan(plan);
+	}
+
+	AtEOXact_GUC(true, nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * connector_uuid_upgrade(missing_ok boolean DEFAULT false) returns void
+ *
+ * The 1.0 -> 2.0 migration; called by connector_uuid--1.0--2.0.sql (and,
+ * with missing_ok, by the 2.0 install script).  Takes ACCESS EXCLUSIVE on
+ * mcp_connectors and then on each referencing table in OID order.
+ */
+Datum
+connector_uuid_upgrade(PG_FUNCTION_ARGS)
+{
+	require_extension_script();
+	run_connector_migration(CU_TO_UUID, PG_GETARG_BOOL(0));
+	PG_RETURN_VOID();
+}
+
+/*
+ * connector_uuid_downgrade() returns void
+ *
+ * The 2.0 -> 1.0 migration; called by connector_uuid--2.0--1.0.sql.  Same
+ * locks as the upgrade.
+ */
+Datum
+connector_uuid_downgrade(PG_FUNCTION_ARGS)
+{
+	require_extension_script();
+	run_connector_migration(CU_TO_INT, false);
+	PG_RETURN_VOID();
+}
+
+/* Set up a materialized set-returning function result */
+static Tuplestorestate *
+begin_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcxt;
+	Tuplestorestate *ts;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	*tupdesc = BlessTupleDesc(CreateTupleDescCopy(*tupdesc));
+	ts = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = ts;
+	rsinfo->setDesc = *tupdesc;
+	MemoryContextSwitchTo(oldcxt);
+	return ts;
+}
+
+/*
+ * connector_uuid_plan(direction text DEFAULT NULL)
+ *   returns table (step int, relation text, statement text, lock_mode text,
+ *                  rows bigint, total_bytes bigint)
+ *
+ * The statements the next ALTER EXTENSION would run, in order: at 1.0 the
+ * upgrade, at 2.0 the downgrade (or the one named: 'upgrade'/'downgrade').
+ * Runs the same pre-flight checks, so bad input errors here too.  Takes no
+ * lock beyond ACCESS SHARE for reading; changes nothing.
+ */
+Datum
+connector_uuid_plan(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = begin_srf(fcinfo, &tupdesc);
+	int			nestlevel;
+	CuDirection direction;
+	CuPlan	   *plan;
+	ListCell   *lc;
+	int			k = 0;
+	Oid			relid;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = cu_safe_search_path();
+
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *d = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (strcmp(d, "upgrade") == 0)
+			direction = CU_TO_UUID;
+		else if (strcmp(d, "downgrade") == 0)
+			direction = CU_TO_INT;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid direction \"%s\"", d),
+					 errhint("Use 'upgrade' or 'downgrade'.")));
+	}
+	else
+	{
+		char	   *version;
+
+		cu_spi_exec("SELECT extversion FROM pg_catalog.pg_extension "
+					"WHERE extname OPERATOR(pg_catalog.=) 'connector_uuid'", SPI_OK_SELECT);
+		version = SPI_processed ? cu_spi_getstring(0, 1) : "1.0";
+		direction = strcmp(version, "2.0") == 0 ? CU_TO_INT : CU_TO_UUID;
+	}
+
+	relid = connector_table(false);
+	plan = cu_build_plan(relid, direction, connector_options(false));
+
+	foreach(lc, plan->notes)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, true, true};
+
+		values[0] = Int32GetDatum(0);
+		values[1] = CStringGetTextDatum(plan->target->relname);
+		values[2] = CStringGetTextDatum(psprintf("-- %s", (char *) lfirst(lc)));
+		values[3] = CStringGetTextDatum("NONE");
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	foreach(lc, plan->steps)
+	{
+		CuStep	   *step = lfirst(lc);
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		values[0] = Int32GetDatum(++k);
+		values[1] = step->relname ? CStringGetTextDatum(step->relname) : (Datum) 0;
+		nulls[1] = step->relname == NULL;
+		values[2] = CStringGetTextDatum(step->sql);
+		values[3] = CStringGetTextDatum(step->lockmode);
+		if (OidIsValid(step->relid) && get_rel_relkind(step->relid) != '\0')
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		args[1];
+			bool		isnull;
+
+			args[0] = ObjectIdGetDatum(step->relid);
+			cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8, pg_catalog.pg_total_relation_size(c.oid) "
+							 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+							 SPI_OK_SELECT, 1, argtypes, args, NULL);
+			values[4] = Int64GetDatum(cu_spi_getint64(0, 1, &isnull));
+			values[5] = Int64GetDatum(cu_spi_getint64(0, 2, &isnull));
+		}
+		else
+			nulls[4] = nulls[5] = true;
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+
+	AtEOXact_GUC(true, nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return (Datum) 0;
+}
+
+/*
+ * connector_uuid_verify(strict boolean DEFAULT false, thorough boolean DEFAULT false)
+ *   returns table (item text, passed boolean, detail text)
+ *
+ * The checklist, one row per check.  With strict, an ERROR naming every
+ * failed check instead (for deploy pipelines).  Read-only; ACCESS SHARE
+ * locks only; works on a hot standby.
+ */
+Datum
+connector_uuid_verify(PG_FUNCTION_ARGS)
+{
+	bool		strict = PG_GETARG_BOOL(0);
+	bool		thorough = PG_GETARG_BOOL(1);
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = begin_srf(fcinfo, &tupdesc);
+	int			nestlevel;
+	List	   *checks;
+	ListCell   *lc;
+	StringInfoData failed;
+	int			nfailed = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = cu_safe_search_path();
+
+	checks = cu_verify(thorough);
+	initStringInfo(&failed);
+	foreach(lc, checks)
+	{
+		CuCheck    *c = lfirst(lc);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(c->item);
+		values[1] = BoolGetDatum(c->passed);
+		values[2] = CStringGetTextDatum(c->detail);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		if (!c->passed)
+		{
+			appendStringInfo(&failed, "%s%s: %s", nfailed ? "; " : "", c->item, c->detail);
+			nfailed++;
+		}
+	}
+
+	if (strict && nfailed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("connector_uuid verification failed: %d of %d checks", nfailed, list_length(checks)),
+				 errdetail("%s.", failed.data)));
+
+	AtEOXact_GUC(true, nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return (Datum) 0;
+}

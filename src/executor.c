@@ -1,0 +1,358 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *	  Runs a plan: takes its locks, re-reads the catalogs once they are held,
+ *	  runs each step through SPI, and reports progress.
+ *
+ * Three things here are deliberate:
+ *
+ * - Objects the steps create (recreated views, indexes, constraints) must
+ *   never become members of the extension, or DROP EXTENSION would drop the
+ *   application's objects.  While ALTER EXTENSION runs, PostgreSQL records
+ *   every new object as a member; the steps therefore run with the
+ *   "creating extension" state switched off, and it is put back afterwards.
+ *   (If a step fails, the transaction aborts and PostgreSQL resets that
+ *   state itself.)
+ *
+ * - A foreign key that was valid before is added back without a second
+ *   scan of the referencing table: both sides were rewritten under ACCESS
+ *   EXCLUSIVE locks by one injective mapping, so every reference that
+ *   matched before matches after.  This uses PostgreSQL's own
+ *   skip_validation/initially_valid mechanism (the one CREATE TABLE uses).
+ *   connector_uuid.revalidate_foreign_keys = on scans anyway.
+ *
+ * - Progress goes to the client as INFO (extension scripts raise
+ *   client_min_messages to WARNING, which hides NOTICE), to the server log
+ *   as LOG, and to pg_stat_activity.query, so another session can watch.
+ *
+ * IDENTIFICATION
+ *	  src/executor.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+/*
+ * Report progress: INFO to the client (unless connector_uuid.progress is
+ * off or log), LOG to the server log, and the text into pg_stat_activity.
+ */
+void
+cu_report_progress(const char *fmt,...)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+
+	if (cu_progress_level == INFO)
+		ereport(INFO, (errmsg_internal("connector_uuid: %s", buf.data)));
+	if (cu_progress_level != 0)
+		ereport(LOG, (errhidestmt(true), errmsg_internal("connector_uuid: %s", buf.data)));
+	pgstat_report_activity(STATE_RUNNING, psprintf("connector_uuid: %s", buf.data));
+}
+
+/* A one-line summary of a statement (white space folded), for progress */
+static char *
+step_summary(CuStep *step)
+{
+	StringInfoData buf;
+	const char *p;
+	bool		space = false;
+
+	initStringInfo(&buf);
+	for (p = step->sql; *p && buf.len < 100; p++)
+	{
+		if (*p == ' ' || *p == '\n' || *p == '\t')
+		{
+			space = true;
+			continue;
+		}
+		if (space && buf.len > 0)
+			appendStringInfoChar(&buf, ' ');
+		space = false;
+		appendStringInfoChar(&buf, *p);
+	}
+	if (*p)
+		appendStringInfoString(&buf, "...");
+	return buf.data;
+}
+
+/*
+ * Add a foreign key.  With skip_validation the constraint is created valid
+ * without scanning: see the file header for why that is sound.
+ */
+static void
+run_fkey_step(CuStep *step)
+{
+	List	   *raw;
+	RawStmt    *rs;
+	AlterTableStmt *ats;
+	AlterTableCmd *cmd;
+	Constraint *con;
+	PlannedStmt *pstmt;
+
+	if (!step->skip_validation)
+	{
+		cu_spi_exec(step->sql, SPI_OK_UTILITY);
+		return;
+	}
+
+	raw = pg_parse_query(step->sql);
+	if (list_length(raw) != 1)
+		elog(ERROR, "unexpected statement count for: %s", step->sql);
+	rs = linitial_node(RawStmt, raw);
+	ats = castNode(AlterTableStmt, rs->stmt);
+	cmd = linitial_node(AlterTableCmd, ats->cmds);
+	con = castNode(Constraint, cmd->def);
+	if (con->contype != CONSTR_FOREIGN)
+		elog(ERROR, "not a foreign key: %s", step->sql);
+	con->skip_validation = true;
+	con->initially_valid = true;
+
+	pstmt = makeNode(PlannedStmt);
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = false;
+	pstmt->utilityStmt = (Node *) ats;
+	pstmt->stmt_location = rs->stmt_location;
+	pstmt->stmt_len = rs->stmt_len;
+
+	ProcessUtility(pstmt, step->sql,
+#if PG_VERSION_NUM >= 140000
+				   false,
+#endif
+				   PROCESS_UTILITY_QUERY, NULL, NULL, None_Receiver, NULL);
+	CommandCounterIncrement();
+}
+
+/* Rows in relid now (exact after a rewrite: index builds count them) */
+static int64
+rel_rows(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
+					 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	return SPI_processed ? cu_spi_getint64(0, 1, &isnull) : 0;
+}
+
+/* Append one row to the history table */
+static void
+write_history(CuPlan *plan, const char *outcome, const char *rows_json,
+			  TimestampTz started)
+{
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[6];
+	CuTarget   *t = plan->target;
+
+	values[0] = CStringGetTextDatum(plan->direction == CU_TO_UUID ? "to uuid" : "to integer");
+	values[1] = CStringGetTextDatum(t ? t->qualname : "");
+	values[2] = CStringGetTextDatum(rows_json);
+	values[3] = CStringGetTextDatum(plan->options->strategy ? plan->options->strategy : "v4");
+	values[4] = TimestampTzGetDatum(started);
+	values[5] = CStringGetTextDatum(outcome);
+	cu_spi_exec_args(psprintf("INSERT INTO %s (direction, table_name, rows_per_table, strategy, "
+							  "started_at, duration, role_name, outcome) "
+							  "VALUES ($1, $2, $3::pg_catalog.jsonb, $4, $5, "
+							  "pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $5, CURRENT_USER, $6)",
+							  cu_qualify(cu_extension_schema_name(), "connector_uuid_history")),
+					 SPI_OK_INSERT, 6, argtypes, values, NULL);
+}
+
+/*
+ * True if every lock step of plan is already held (after a re-read of the
+ * catalogs, a new referencing table may have appeared while we waited).
+ */
+static bool
+locks_held(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->steps)
+	{
+		CuStep	   *step = lfirst(lc);
+
+		if (step->kind == CU_STEP_LOCK &&
+			!cu_lock_held(step->relid, AccessExclusiveLock))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Build the plan, lock what it names, and build it again under the locks
+ * until nothing new appears; then run it.  Caller is connected to SPI.
+ */
+void
+cu_execute_plan(CuPlan *plan)
+{
+	ListCell   *lc;
+	int			nsteps = 0;
+	int			k = 0;
+	bool		saved_creating = creating_extension;
+	Oid			saved_extension = CurrentExtensionObject;
+	TimestampTz started = GetCurrentTimestamp();
+	StringInfoData rows;
+	bool		first_row = true;
+	const char *saved_activity = debug_query_string;
+
+	foreach(lc, plan->notes)
+		cu_report_progress("%s", (char *) lfirst(lc));
+
+	if (plan->state == CU_STATE_MISSING)
+		return;
+	if (plan->adopt)
+	{
+		write_history(plan, "adopted", "{}", started);
+		return;
+	}
+
+	foreach(lc, plan->steps)
+	{
+		if (((CuStep *) lfirst(lc))->kind != CU_STEP_LOCK)
+			nsteps++;
+	}
+
+	initStringInfo(&rows);
+	appendStringInfoChar(&rows, '{');
+
+	/* objects created from here on belong to the application */
+	creating_extension = false;
+	CurrentExtensionObject = InvalidOid;
+
+	foreach(lc, plan->steps)
+	{
+		CuStep	   *step = lfirst(lc);
+		instr_time	start,
+					duration;
+
+		CHECK_FOR_INTERRUPTS();
+		if (step->kind == CU_STEP_LOCK)
+			continue;
+		k++;
+		cu_report_progress("step %d of %d: %s: %s", k, nsteps,
+						   step->relname ? step->relname : "-", step_summary(step));
+		INSTR_TIME_SET_CURRENT(start);
+
+		switch (step->kind)
+		{
+			case CU_STEP_SQL:
+				{
+					int			rc = SPI_execute(step->sql, false, 0);
+
+					if (rc < 0)
+						elog(ERROR, "SPI_execute failed (%s) for: %s",
+							 SPI_result_code_string(rc), step->sql);
+					break;
+				}
+			case CU_STEP_FKEY:
+				run_fkey_step(step);
+				break;
+			case CU_STEP_INTERNAL:
+				switch (step->action)
+				{
+					case CU_ACT_REGISTER:
+						plan->table_id = cu_registry_register(plan->target, plan->options);
+						break;
+					case CU_ACT_LOAD_EXCEPTIONS:
+						cu_idmap_activate(plan->table_id);
+						break;
+					case CU_ACT_FINISH:
+						appendStringInfoChar(&rows, '}');
+						write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
+									  rows.data, started);
+						break;
+					case CU_ACT_NONE:
+						break;
+				}
+				break;
+			case CU_STEP_LOCK:
+				break;
+		}
+
+		INSTR_TIME_SET_CURRENT(duration);
+		INSTR_TIME_SUBTRACT(duration, start);
+		if (step->rewrites)
+		{
+			int64		n = rel_rows(step->relid);
+
+			cu_report_progress("step %d of %d: %s: rewrote %lld rows in %.3f s", k, nsteps,
+							   step->relname, (long long) n, INSTR_TIME_GET_DOUBLE(duration));
+			if (!first_row)
+				appendStringInfoString(&rows, ", ");
+			escape_json(&rows, step->relname);
+			appendStringInfo(&rows, ": %lld", (long long) n);
+			first_row = false;
+		}
+	}
+
+	cu_idmap_deactivate();
+	creating_extension = saved_creating;
+	CurrentExtensionObject = saved_extension;
+	pgstat_report_activity(STATE_RUNNING, saved_activity ? saved_activity : "");
+}
+
+/*
+ * Take the plan's locks in its order, then rebuild it under those locks
+ * (the catalogs may have changed while we waited) until every table the
+ * plan touches is locked.  Returns the plan to execute.
+ */
+CuPlan *
+cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
+{
+	CuPlan	   *plan = cu_build_plan(relid, direction, opt);
+	int			rounds = 0;
+
+	while (!plan->adopt && plan->state != CU_STATE_MISSING && !locks_held(plan))
+	{
+		ListCell   *lc;
+
+		if (++rounds > 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the tables referencing \"%s\" keep changing", plan->target->qualname),
+					 errhint("Try again when no schema changes are running.")));
+		foreach(lc, plan->steps)
+		{
+			CuStep	   *step = lfirst(lc);
+
+			if (step->kind == CU_STEP_LOCK)
+				cu_lock_relation(step->relid, AccessExclusiveLock);
+		}
+		/* locking accepted invalidations: the rebuild sees the catalogs as they are */
+		plan = cu_build_plan(relid, direction, opt);
+	}
+	return plan;
+}

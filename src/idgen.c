@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * idgen.c
+ *	  UUID generation: the keyed permutation that turns an old integer id
+ *	  into a version 4 UUID, and its inverse.
+ *
+ * A v4 UUID has 122 free bits.  We place the 64-bit old id in the low bits
+ * of a 122-bit block whose other 58 bits are zero, and encrypt the block with
+ * a Feistel network keyed by a 128-bit per-table key, using SipHash-2-4 as
+ * the round function.  The result looks random (it is what RFC 9562 calls
+ * a pseudo-random v4 id), is unique because a permutation is a bijection,
+ * and is computed without any lookup: the parent and every child compute the
+ * same UUID for the same integer independently, so each table is rewritten
+ * in one pass with no join and no in-memory map.  Decrypting a UUID gives
+ * the old id back; a UUID that was not made this way (a row inserted after
+ * the upgrade) decrypts to a block whose 58 check bits are not all zero,
+ * which happens by chance with probability 2^-58.
+ *
+ * IDENTIFICATION
+ *	  src/idgen.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "port/pg_bswap.h"
+
+#define CU_KEY_LEN		16
+#define CU_ROUNDS		6		/* half-rounds; three full Feistel rounds */
+#define MASK60			((UINT64CONST(1) << 60) - 1)
+#define MASK62			((UINT64CONST(1) << 62) - 1)
+
+#define ROTL(x, b)		(uint64) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define SIPROUND \
+	do { \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+	} while (0)
+
+static inline uint64
+load_le64(const uint8 *p)
+{
+	return (uint64) p[0] | ((uint64) p[1] << 8) | ((uint64) p[2] << 16) |
+		((uint64) p[3] << 24) | ((uint64) p[4] << 32) |
+		((uint64) p[5] << 40) | ((uint64) p[6] << 48) | ((uint64) p[7] << 56);
+}
+
+/*
+ * SipHash-2-4 of the 9-byte message (x, round) under key: the Feistel round
+ * function.  Specialised to this one message length for speed.
+ */
+static uint64
+siphash_round(const uint8 *key, uint64 x, uint8 round)
+{
+	uint64		k0 = load_le64(key);
+	uint64		k1 = load_le64(key + 8);
+	uint64		v0 = UINT64CONST(0x736f6d6570736575) ^ k0;
+	uint64		v1 = UINT64CONST(0x646f72616e646f6d) ^ k1;
+	uint64		v2 = UINT64CONST(0x6c7967656e657261) ^ k0;
+	uint64		v3 = UINT64CONST(0x7465646279746573) ^ k1;
+	uint64		last;
+
+	/* first 8-byte block: x */
+	v3 ^= x;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= x;
+	/* final block: 1 byte of round, length 9 in the top byte */
+	last = ((uint64) 9 << 56) | round;
+	v3 ^= last;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Fill key with CU_KEY_LEN bytes from the strong random source */
+void
+cu_random_key(uint8 *key)
+{
+	if (!pg_strong_random(key, CU_KEY_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random key for the id map")));
+}
+
+/*
+ * The UUID for old_id under key.  The block is (a: 60 bits, b: 62 bits);
+ * alternating half-rounds xor one half with a keyed hash of the other, which
+ * is invertible whatever the round function is.
+ */
+void
+cu_derive_uuid(const uint8 *key, int64 old_id, pg_uuid_t *out)
+{
+	uint64		v = (uint64) old_id;
+	uint64		a = v >> 62;	/* top two bits; the 58 check bits are 0 */
+	uint64		b = v & MASK62;
+	uint64		hi,
+				lo;
+	int			r;
+
+	for (r = 0; r < CU_ROUNDS; r += 2)
+	{
+		b ^= siphash_round(key, a, (uint8) r) & MASK62;
+		a ^= siphash_round(key, b, (uint8) (r + 1)) & MASK60;
+	}
+
+	/* version 4 in bits 12..15 of hi, variant 10 in bits 62..63 of lo */
+	hi = ((a >> 12) << 16) | (UINT64CONST(0x4) << 12) | (a & 0xFFF);
+	lo = (UINT64CONST(0x2) << 62) | b;
+	hi = pg_hton64(hi);
+	lo = pg_hton64(lo);
+	memcpy(out->data, &hi, 8);
+	memcpy(out->data + 8, &lo, 8);
+}
+
+/*
+ * Inverse of cu_derive_uuid: true and *old_id set if in was derived under
+ * key, false for any other UUID.
+ */
+bool
+cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id)
+{
+	uint64		hi,
+				lo,
+				a,
+				b;
+	int			r;
+
+	memcpy(&hi, in->data, 8);
+	memcpy(&lo, in->data + 8, 8);
+	hi = pg_ntoh64(hi);
+	lo = pg_ntoh64(lo);
+	if (((hi >> 12) & 0xF) != 4 || (lo >> 62) != 2)
+		return false;
+	a = ((hi >> 16) << 12) | (hi & 0xFFF);
+	b = lo & MASK62;
+
+	for (r = CU_ROUNDS - 2; r >= 0; r -= 2)
+	{
+		a ^= siphash_round(key, b, (uint8) (r + 1)) & MASK60;
+		b ^= siphash_round(key, a, (uint8) r) & MASK62;
+	}
+	if ((a >> 2) != 0)
+		return false;
+	*old_id = (int64) ((a << 62) | b);
+	return true;
+}

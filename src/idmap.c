@@ -1,0 +1,389 @@
+/*-------------------------------------------------------------------------
+ *
+ * idmap.c
+ *	  The id map: the registry of converted tables (with each table's key),
+ *	  the old-id <-> new-uuid map table, and the two SQL functions the
+ *	  ALTER COLUMN ... TYPE ... USING expressions call.
+ *
+ * Most ids need no lookup: they are derived from the old id by the keyed
+ * permutation in idgen.c.  Only "exceptions" are looked up: connectors that
+ * were created at 2.0 with a random UUID and were given an integer by a
+ * downgrade.  Those are loaded into a backend-local hash table, so memory is
+ * bounded by the number of exceptions, not by the size of the table.
+ *
+ * The state lives in a child of TopTransactionContext and is forgotten at
+ * the end of the transaction, whether it commits or aborts.
+ *
+ * IDENTIFICATION
+ *	  src/idmap.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(connector_uuid_to_uuid);
+PG_FUNCTION_INFO_V1(connector_uuid_to_int);
+
+typedef struct OldToNew
+{
+	int64		old_id;			/* hash key */
+	pg_uuid_t	new_id;
+} OldToNew;
+
+typedef struct NewToOld
+{
+	pg_uuid_t	new_id;			/* hash key */
+	int64		old_id;
+} NewToOld;
+
+typedef struct CuMapState
+{
+	int			table_id;
+	uint8		key[16];
+	HTAB	   *old2new;
+	HTAB	   *new2old;
+	MemoryContext cxt;
+} CuMapState;
+
+static CuMapState *active_map = NULL;
+static bool callback_registered = false;
+
+/* Forget the map at the end of every transaction */
+static void
+idmap_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			active_map = NULL;	/* its memory goes with the transaction */
+			break;
+		default:
+			break;
+	}
+}
+
+static char *
+ext_table(const char *relname)
+{
+	return cu_qualify(cu_extension_schema_name(), relname);
+}
+
+/*
+ * The registry id of schema.table, or 0 if it was never converted.
+ * Caller is connected to SPI.
+ */
+int
+cu_registry_id(const char *nspname, const char *relname)
+{
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
+	bool		isnull;
+	char	   *sql;
+
+	sql = psprintf("SELECT table_id FROM %s WHERE schema_name OPERATOR(pg_catalog.=) $1 "
+				   "AND table_name OPERATOR(pg_catalog.=) $2",
+				   ext_table("connector_uuid_tables"));
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(nspname));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(relname));
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 2, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return 0;
+	return (int) cu_spi_getint64(0, 1, &isnull);
+}
+
+/*
+ * Make sure target has a registry row (with a fresh random key if new) and
+ * record what a downgrade needs to put the key column back as it was: type,
+ * default, identity, sequence and how far the sequence had got.  Only the
+ * integer side is recorded; at uuid state those columns are kept as they
+ * were.  Returns the table id.
+ */
+int
+cu_registry_register(CuTarget *target, CuOptions *options)
+{
+	int			table_id = cu_registry_id(target->nspname, target->relname);
+	bool		at_integer = (target->pktypid == INT2OID ||
+							  target->pktypid == INT4OID ||
+							  target->pktypid == INT8OID);
+	char	   *tbl = ext_table("connector_uuid_tables");
+	Oid			argtypes[10] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID,
+	CHAROID, TEXTOID, INT8OID, TEXTOID, BYTEAOID};
+	Datum		values[10];
+	char		nulls[10];
+	int64		seq_last = 0;
+	bool		isnull;
+
+	if (table_id == 0)
+	{
+		bytea	   *key = palloc(VARHDRSZ + 16);
+
+		cu_spi_exec(psprintf("SELECT COALESCE(max(table_id), 0) + 1 FROM %s", tbl),
+					SPI_OK_SELECT);
+		table_id = (int) cu_spi_getint64(0, 1, &isnull);
+
+		SET_VARSIZE(key, VARHDRSZ + 16);
+		cu_random_key((uint8 *) VARDATA(key));
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = Int32GetDatum(table_id);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(target->nspname));
+		values[2] = DirectFunctionCall1(namein, CStringGetDatum(target->relname));
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
+		values[4] = CStringGetTextDatum(at_integer ? cu_type_name(target->pktypid) : "integer");
+		values[5] = CharGetDatum(target->identity);
+		nulls[6] = 'n';
+		nulls[7] = 'n';
+		values[8] = CStringGetTextDatum(options->strategy);
+		values[9] = PointerGetDatum(key);
+		cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, "
+								  "column_name, original_type, identity, "
+								  "original_default, seq_last_value, strategy, id_key) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+								  tbl),
+						 SPI_OK_INSERT, 10, argtypes, values, nulls);
+	}
+
+	if (!at_integer)
+		return table_id;
+
+	/* record the integer side as it is now */
+	if (OidIsValid(target->seqrelid))
+	{
+		cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s",
+							 target->seqqualname), SPI_OK_SELECT);
+		seq_last = cu_spi_getint64(0, 1, &isnull);
+	}
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int32GetDatum(table_id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
+	values[2] = CStringGetTextDatum(cu_type_name(target->pktypid));
+	values[3] = CharGetDatum(target->identity);
+	if (target->default_expr)
+		values[4] = CStringGetTextDatum(target->default_expr);
+	else
+		nulls[4] = 'n';
+	values[5] = Int64GetDatum(seq_last);
+	if (target->seqqualname)
+		values[6] = CStringGetTextDatum(target->seqqualname);
+	else
+		nulls[6] = 'n';
+	{
+		Oid			types[7] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID};
+
+		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, "
+								  "identity = $4, original_default = $5, "
+								  "seq_last_value = GREATEST(seq_last_value, $6), "
+								  "sequence_name = $7 "
+								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
+						 SPI_OK_UPDATE, 7, types, values, nulls);
+	}
+
+	/* and the referencing columns' own types */
+	{
+		ListCell   *lc;
+		char	   *ctbl = ext_table("connector_uuid_columns");
+		Oid			types[5] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID};
+
+		foreach(lc, target->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc);
+			Datum		v[5];
+
+			if (fk->atttypid == UUIDOID)
+				continue;
+			v[0] = Int32GetDatum(table_id);
+			v[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
+			v[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
+			v[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
+			v[4] = CStringGetTextDatum(cu_type_name(fk->atttypid));
+			cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, column_name, original_type) "
+									  "VALUES ($1, $2, $3, $4, $5) "
+									  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
+									  "DO UPDATE SET original_type = excluded.original_type", ctbl),
+							 SPI_OK_INSERT, 5, types, v, NULL);
+		}
+	}
+	return table_id;
+}
+
+/*
+ * Load table_id's key and its exceptions (map rows not derived from the
+ * key) so that the USING expressions can map ids.  Caller is connected to
+ * SPI.  Replaces whatever map was active.
+ */
+void
+cu_idmap_activate(int table_id)
+{
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	CuMapState *state;
+	HASHCTL		ctl;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	bool		isnull;
+	bytea	   *key;
+	uint64		i;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(idmap_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (active_map)
+		MemoryContextDelete(active_map->cxt);
+	active_map = NULL;
+
+	cxt = AllocSetContextCreate(TopTransactionContext, "connector_uuid id map",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	state = palloc0(sizeof(CuMapState));
+	state->cxt = cxt;
+	state->table_id = table_id;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(OldToNew);
+	ctl.hcxt = cxt;
+	state->old2new = hash_create("connector_uuid old to new", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(NewToOld);
+	state->new2old = hash_create("connector_uuid new to old", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	MemoryContextSwitchTo(oldcxt);
+
+	values[0] = Int32GetDatum(table_id);
+	cu_spi_exec_args(psprintf("SELECT id_key FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
+							  ext_table("connector_uuid_tables")),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed != 1)
+		elog(ERROR, "connector_uuid registry has no row for table id %d", table_id);
+	key = DatumGetByteaPP(cu_spi_getdatum(0, 1, &isnull));
+	if (isnull || VARSIZE_ANY_EXHDR(key) != 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("id map key of table id %d is damaged", table_id),
+				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
+	memcpy(state->key, VARDATA_ANY(key), 16);
+
+	cu_spi_exec_args(psprintf("SELECT old_id, new_id FROM %s "
+							  "WHERE table_id OPERATOR(pg_catalog.=) $1 AND NOT derived",
+							  ext_table("connector_uuid_map")),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		old_id = cu_spi_getint64(i, 1, &isnull);
+		pg_uuid_t  *new_id = DatumGetUUIDP(cu_spi_getdatum(i, 2, &isnull));
+		OldToNew   *o;
+		NewToOld   *n;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		o = hash_search(state->old2new, &old_id, HASH_ENTER, &found);
+		o->new_id = *new_id;
+		n = hash_search(state->new2old, new_id, HASH_ENTER, &found);
+		n->old_id = old_id;
+	}
+	active_map = state;
+}
+
+/* Drop the active map, if any */
+void
+cu_idmap_deactivate(void)
+{
+	if (active_map)
+		MemoryContextDelete(active_map->cxt);
+	active_map = NULL;
+}
+
+/* Number of map rows of table_id; caller is connected to SPI */
+int64
+cu_idmap_count(int table_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = Int32GetDatum(table_id);
+	cu_spi_exec_args(psprintf("SELECT count(*) FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
+							  ext_table("connector_uuid_map")),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	return cu_spi_getint64(0, 1, &isnull);
+}
+
+static CuMapState *
+require_map(int32 table_id)
+{
+	if (active_map == NULL || active_map->table_id != table_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no id map is active for table id %d", table_id),
+				 errdetail("This function is called by the migration engine while it rewrites a table."),
+				 errhint("Read the mapping from the connector_uuid_map table instead.")));
+	return active_map;
+}
+
+/*
+ * connector_uuid_to_uuid(old_id bigint, table_id int) returns uuid
+ *
+ * The UUID for an old integer id: an exception's recorded UUID, else the
+ * derived one.  Called once per row by ALTER COLUMN ... TYPE uuid USING.
+ */
+Datum
+connector_uuid_to_uuid(PG_FUNCTION_ARGS)
+{
+	int64		old_id = PG_GETARG_INT64(0);
+	CuMapState *state = require_map(PG_GETARG_INT32(1));
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+	OldToNew   *o;
+
+	o = hash_search(state->old2new, &old_id, HASH_FIND, NULL);
+	if (o)
+		*result = o->new_id;
+	else
+		cu_derive_uuid(state->key, old_id, result);
+	PG_RETURN_UUID_P(result);
+}
+
+/*
+ * connector_uuid_to_int(new_id uuid, table_id int, missing_ok bool) returns bigint
+ *
+ * The integer id for a UUID: the one it was derived from, or an exception's.
+ * A UUID with neither is an error, or NULL with missing_ok (the downgrade
+ * uses that to find the rows that need a new integer).
+ */
+Datum
+connector_uuid_to_int(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *new_id = PG_GETARG_UUID_P(0);
+	CuMapState *state = require_map(PG_GETARG_INT32(1));
+	bool		missing_ok = PG_GETARG_BOOL(2);
+	NewToOld   *n;
+	int64		old_id;
+
+	n = hash_search(state->new2old, new_id, HASH_FIND, NULL);
+	if (n)
+		PG_RETURN_INT64(n->old_id);
+	if (cu_underive_uuid(state->key, new_id, &old_id))
+		PG_RETURN_INT64(old_id);
+	if (missing_ok)
+		PG_RETURN_NULL();
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("uuid %s has no integer id in the id map",
+					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(new_id)))),
+			 errdetail("A referencing row points at a uuid that no key row has.")));
+	PG_RETURN_NULL();
+}

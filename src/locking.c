@@ -1,0 +1,173 @@
+/*-------------------------------------------------------------------------
+ *
+ * locking.c
+ *	  Taking the migration's table locks without stalling the application.
+ *
+ * A plain ALTER TABLE that queues for ACCESS EXCLUSIVE behind one long
+ * transaction blocks every query that arrives after it.  So each lock is
+ * requested with connector_uuid.lock_timeout, inside a subtransaction; on
+ * timeout the subtransaction is rolled back (leaving the lock queue), we
+ * sleep with a growing backoff so the queries behind us can run, and try
+ * again, up to connector_uuid.lock_retries times.  When we give up, the
+ * error names the table and the processes holding locks on it; the whole
+ * ALTER EXTENSION then rolls back, so nothing has changed.
+ *
+ * Lock order (to avoid deadlocks with the application and with a second
+ * migration): the primary key table first, then the referencing tables in
+ * OID order.  plan.c emits the lock steps in that order.
+ *
+ * IDENTIFICATION
+ *	  src/locking.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+/* The SQL name of a lock mode */
+const char *
+cu_lock_name(LOCKMODE mode)
+{
+	switch (mode)
+	{
+		case AccessShareLock:
+			return "ACCESS SHARE";
+		case RowShareLock:
+			return "ROW SHARE";
+		case RowExclusiveLock:
+			return "ROW EXCLUSIVE";
+		case ShareUpdateExclusiveLock:
+			return "SHARE UPDATE EXCLUSIVE";
+		case ShareLock:
+			return "SHARE";
+		case ShareRowExclusiveLock:
+			return "SHARE ROW EXCLUSIVE";
+		case ExclusiveLock:
+			return "EXCLUSIVE";
+		case AccessExclusiveLock:
+			return "ACCESS EXCLUSIVE";
+		default:
+			return "NONE";
+	}
+}
+
+/* Whether this backend already holds mode (or stronger, from 17) on relid */
+bool
+cu_lock_held(Oid relid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(&tag, mode, true);
+#else
+	return LockHeldByMe(&tag, mode);
+#endif
+}
+
+/* The process ids that hold a lock on relid, as text (for error details) */
+static char *
+lock_holders(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	char	   *s;
+
+	values[0] = ObjectIdGetDatum(relid);
+	cu_spi_exec_args("SELECT pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', ') "
+					 "FROM pg_catalog.pg_locks l "
+					 "WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' "
+					 "  AND l.relation OPERATOR(pg_catalog.=) $1 AND l.granted "
+					 "  AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	s = cu_spi_getstring(0, 1);
+	return s ? s : "none";
+}
+
+/*
+ * Lock relid in mode, waiting at most connector_uuid.lock_timeout per
+ * attempt, with connector_uuid.lock_retries further attempts.  Caller is
+ * connected to SPI.
+ */
+void
+cu_lock_relation(Oid relid, LOCKMODE mode)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			attempt;
+	long		backoff_ms = 100;
+
+	if (cu_lock_held(relid, mode))
+		return;
+
+	for (attempt = 0; attempt <= cu_lock_retries; attempt++)
+	{
+		bool		got = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+
+		PG_TRY();
+		{
+			int			nestlevel = NewGUCNestLevel();
+
+			(void) set_config_option("lock_timeout",
+									 psprintf("%d", cu_lock_timeout_ms),
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			LockRelationOid(relid, mode);
+			AtEOXact_GUC(true, nestlevel);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			got = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			FlushErrorState();
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+
+		if (got)
+			return;
+		if (attempt < cu_lock_retries)
+		{
+			cu_report_progress("waiting for %s lock on table \"%s\" (attempt %d of %d failed after %d ms), retrying in %ld ms",
+							   cu_lock_name(mode), get_rel_name(relid),
+							   attempt + 1, cu_lock_retries + 1,
+							   cu_lock_timeout_ms, backoff_ms);
+			pg_usleep(backoff_ms * 1000L);
+			CHECK_FOR_INTERRUPTS();
+			backoff_ms = Min(backoff_ms * 2, 5000);
+		}
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not lock table \"%s\" in %s mode",
+					cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					cu_lock_name(mode)),
+			 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
+					   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(relid)),
+			 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+}

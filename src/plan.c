@@ -1,0 +1,760 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  The migration plan: from the catalog picture (catalog.c, views.c) to
+ *	  the ordered list of steps, each with its statement and the lock it
+ *	  takes.  connector_uuid_plan() prints this list; executor.c runs it.
+ *
+ * Building a plan also runs every pre-flight check (state of the tables,
+ * privileges, orphaned references, duplicate secrets), so bad input is
+ * refused before the first statement runs, and a DBA sees the same error
+ * from connector_uuid_plan() that the upgrade would give.
+ *
+ * The upgrade (integer -> uuid), one rewrite per table:
+ *	 lock the key table, then the referencing tables in OID order;
+ *	 record the table in the registry and its ids in the id map;
+ *	 drop the views that read the columns, and the foreign keys;
+ *	 ALTER COLUMN ... TYPE uuid USING the mapping function, key table first;
+ *	 add the foreign keys back (no second validation scan: see executor.c);
+ *	 recreate the views; the connector's MD5 index and alembic stamp.
+ * The downgrade is the same walk backwards, after giving an integer to every
+ * row that was created at 2.0.
+ *
+ * IDENTIFICATION
+ *	  src/plan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#define CONNECTOR_MD5_INDEX		"uq_mcp_connectors_secret_md5"
+#define ALEMBIC_BEFORE			"facb50928abc"
+#define ALEMBIC_AFTER			"543a0ca15c86"
+
+/* Append a step to plan */
+void
+cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid, const char *relname,
+			const char *lockmode, char *sql)
+{
+	CuStep	   *step = palloc0(sizeof(CuStep));
+
+	step->kind = kind;
+	step->relid = relid;
+	step->relname = relname ? pstrdup(relname) : NULL;
+	step->lockmode = lockmode;
+	step->sql = sql;
+	plan->steps = lappend(plan->steps, step);
+}
+
+static CuStep *
+last_step(CuPlan *plan)
+{
+	return (CuStep *) llast(plan->steps);
+}
+
+static char *
+ext_qual(const char *name)
+{
+	return cu_qualify(cu_extension_schema_name(), name);
+}
+
+/* Refuse unless the current user owns relid (or is superuser) */
+static void
+check_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+}
+
+/* Compare two CuForeignKey by referencing table OID, for the lock order */
+static int
+fk_relid_cmp(const ListCell *a, const ListCell *b)
+{
+	Oid			ra = ((CuForeignKey *) lfirst(a))->relid;
+	Oid			rb = ((CuForeignKey *) lfirst(b))->relid;
+
+	return (ra > rb) - (ra < rb);
+}
+
+/*
+ * The connector's two referencing columns must exist; a missing foreign key
+ * on one of them is put back (after the orphan check), so the result has
+ * both, ON DELETE CASCADE, whatever the 1.0 tables had lost.
+ */
+static void
+add_connector_children(CuTarget *t, CuOptions *opt)
+{
+	static const char *const children[] = {"connector_access", "mcp_servers"};
+	int			i;
+
+	for (i = 0; i < lengthof(children); i++)
+	{
+		Oid			relid = cu_lookup_table(t->nspname, children[i]);
+		ListCell   *lc;
+		CuForeignKey *fk = NULL;
+		AttrNumber	attnum;
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table \"%s\" does not exist", cu_qualify(t->nspname, children[i])),
+					 errdetail("connector_uuid converts mcp_connectors together with connector_access and mcp_servers, in the schema the extension is installed in."),
+					 errhint("Install the extension in the schema that holds the application's tables.")));
+		attnum = get_attnum(relid, "connector_id");
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"connector_id\" of table \"%s\" does not exist",
+							cu_qualify(t->nspname, children[i]))));
+		foreach(lc, t->fkeys)
+		{
+			CuForeignKey *f = lfirst(lc);
+
+			if (f->relid == relid && f->attnum == attnum)
+				fk = f;
+		}
+		if (fk == NULL)
+		{
+			fk = palloc0(sizeof(CuForeignKey));
+			fk->relid = relid;
+			fk->nspname = t->nspname;
+			fk->relname = pstrdup(children[i]);
+			fk->conname = psprintf("%s_connector_id_fkey", children[i]);
+			fk->attnum = attnum;
+			fk->attname = "connector_id";
+			fk->atttypid = get_atttype(relid, attnum);
+			fk->upd_action = 'a';
+			fk->match_type = 's';
+			fk->validated = false;
+			fk->synthetic = true;
+			t->fkeys = lappend(t->fkeys, fk);
+		}
+		fk->del_action = 'c';
+	}
+	(void) opt;
+}
+
+/*
+ * Refuse if referencing rows point at keys that do not exist.  Only needed
+ * where PostgreSQL has not already proven it: foreign keys that are NOT
+ * VALID, and missing ones we are about to create.
+ */
+static void
+check_orphans(CuTarget *t, CuForeignKey *fk)
+{
+	char	   *childq = cu_qualify(fk->nspname, fk->relname);
+	bool		isnull;
+	int64		n;
+
+	if (fk->validated && !fk->synthetic)
+		return;
+	cu_spi_exec(psprintf("SELECT pg_catalog.count(*), "
+						 "       pg_catalog.string_agg(v, ', ' ORDER BY v) FILTER (WHERE rn OPERATOR(pg_catalog.<=) 5) "
+						 "FROM (SELECT c.%s::pg_catalog.text AS v, pg_catalog.row_number() OVER () AS rn "
+						 "      FROM %s c WHERE c.%s IS NOT NULL AND NOT EXISTS "
+						 "      (SELECT 1 FROM %s p WHERE p.%s OPERATOR(pg_catalog.=) c.%s)) o",
+						 quote_identifier(fk->attname), childq, quote_identifier(fk->attname),
+						 t->qualname, quote_identifier(t->pkattname), quote_identifier(fk->attname)),
+				SPI_OK_SELECT);
+	n = cu_spi_getint64(0, 1, &isnull);
+	if (n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("table \"%s\" has %lld rows whose \"%s\" has no row in table \"%s\"",
+						childq, (long long) n, fk->attname, t->qualname),
+				 errdetail("Values without a parent: %s.", cu_spi_getstring(0, 2)),
+				 errhint("Delete those rows or set them to NULL, then try again.  Nothing was changed.")));
+}
+
+/* The ADD CONSTRAINT statement that recreates fk against the key column */
+static char *
+fk_add_sql(CuTarget *t, CuForeignKey *fk)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)",
+					 cu_qualify(fk->nspname, fk->relname), quote_identifier(fk->conname),
+					 quote_identifier(fk->attname), t->qualname,
+					 quote_identifier(t->pkattname));
+	if (fk->match_type == 'f')
+		appendStringInfoString(&buf, " MATCH FULL");
+	appendStringInfo(&buf, " ON UPDATE %s ON DELETE %s",
+					 cu_fk_action_sql(fk->upd_action), cu_fk_action_sql(fk->del_action));
+	if (fk->deferrable)
+		appendStringInfo(&buf, " DEFERRABLE INITIALLY %s", fk->deferred ? "DEFERRED" : "IMMEDIATE");
+	if (!fk->validated && !fk->synthetic)
+		appendStringInfoString(&buf, " NOT VALID");
+	return buf.data;
+}
+
+/* Group the referencing columns by table: one rewrite per table */
+typedef struct TableCols
+{
+	Oid			relid;
+	char	   *nspname;
+	char	   *relname;
+	List	   *fkeys;
+} TableCols;
+
+static List *
+group_by_table(CuTarget *t)
+{
+	List	   *groups = NIL;
+	ListCell   *lc;
+
+	foreach(lc, t->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+		ListCell   *lc2;
+		TableCols  *g = NULL;
+
+		foreach(lc2, groups)
+		{
+			TableCols  *x = lfirst(lc2);
+
+			if (x->relid == fk->relid)
+				g = x;
+		}
+		if (g == NULL)
+		{
+			g = palloc0(sizeof(TableCols));
+			g->relid = fk->relid;
+			g->nspname = fk->nspname;
+			g->relname = fk->relname;
+			groups = lappend(groups, g);
+		}
+		/* two foreign keys on one column convert the column once */
+		foreach(lc2, g->fkeys)
+		{
+			if (((CuForeignKey *) lfirst(lc2))->attnum == fk->attnum)
+				break;
+		}
+		if (lc2 == NULL)
+			g->fkeys = lappend(g->fkeys, fk);
+	}
+	return groups;
+}
+
+/* The original type of a referencing column, as recorded at the upgrade */
+static char *
+child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
+{
+	Oid			argtypes[4] = {INT4OID, NAMEOID, NAMEOID, NAMEOID};
+	Datum		values[4];
+
+	values[0] = Int32GetDatum(table_id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
+	cu_spi_exec_args(psprintf("SELECT original_type FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+							  "AND schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
+							  "AND column_name OPERATOR(pg_catalog.=) $4",
+							  ext_qual("connector_uuid_columns")),
+					 SPI_OK_SELECT, 4, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return pstrdup(fallback);
+	return cu_spi_getstring(0, 1);
+}
+
+/* The connector's MD5 index: fine as it is, or (re)create it */
+static void
+plan_md5_index(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	bool		ok = false;
+	bool		exists = false;
+	char	   *secret;
+
+	values[0] = ObjectIdGetDatum(t->relid);
+	values[1] = CStringGetTextDatum(CONNECTOR_MD5_INDEX);
+	cu_spi_exec_args("SELECT i.indisunique AND i.indisvalid AND i.indisready "
+					 "       AND pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN "
+					 "           ('md5((secret)::text)', 'md5(secret)') "
+					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
+					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2",
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	if (SPI_processed > 0)
+	{
+		exists = true;
+		ok = cu_spi_getbool(0, 1, &isnull);
+	}
+	if (ok)
+		return;
+
+	if (get_attnum(t->relid, "secret") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"secret\" of table \"%s\" does not exist", t->qualname)));
+
+	/* the index would fail on duplicates: say which, before changing anything */
+	secret = "secret::pg_catalog.text";
+	cu_spi_exec(psprintf("SELECT pg_catalog.md5(%s), pg_catalog.string_agg(%s::pg_catalog.text, ', ' ORDER BY %s), pg_catalog.count(*) "
+						 "FROM %s WHERE secret IS NOT NULL GROUP BY 1 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 "
+						 "ORDER BY 1 LIMIT 5",
+						 secret, quote_identifier(t->pkattname), quote_identifier(t->pkattname), t->qualname),
+				SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		StringInfoData buf;
+		uint64		i;
+
+		initStringInfo(&buf);
+		for (i = 0; i < SPI_processed; i++)
+			appendStringInfo(&buf, "%smd5 %s is shared by connectors %s",
+							 i > 0 ? "; " : "", cu_spi_getstring(i, 1), cu_spi_getstring(i, 2));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("table \"%s\" has duplicate secrets, so index \"%s\" cannot be created",
+						t->qualname, CONNECTOR_MD5_INDEX),
+				 errdetail("%s.", buf.data),
+				 errhint("Make those secrets unique (or NULL), then try again.  Nothing was changed.")));
+	}
+
+	if (exists)
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+					psprintf("DROP INDEX %s", cu_qualify(t->nspname, CONNECTOR_MD5_INDEX)));
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE",
+				psprintf("CREATE UNIQUE INDEX %s ON %s (pg_catalog.md5(%s)) WHERE secret IS NOT NULL",
+						 quote_identifier(CONNECTOR_MD5_INDEX), t->qualname, secret));
+}
+
+/* The connector's alembic_version stamp, if the table is there */
+static void
+plan_alembic(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	Oid			relid = cu_lookup_table(t->nspname, "alembic_version");
+	const char *from = plan->direction == CU_TO_UUID ? ALEMBIC_BEFORE : ALEMBIC_AFTER;
+	const char *to = plan->direction == CU_TO_UUID ? ALEMBIC_AFTER : ALEMBIC_BEFORE;
+	char	   *qual;
+
+	if (!OidIsValid(relid))
+		return;
+	qual = cu_qualify(t->nspname, "alembic_version");
+	cu_spi_exec(psprintf("SELECT pg_catalog.string_agg(version_num::pg_catalog.text, ', ') FROM %s", qual),
+				SPI_OK_SELECT);
+	{
+		char	   *cur = cu_spi_getstring(0, 1);
+
+		if (cur && strcmp(cur, from) == 0)
+			cu_plan_add(plan, CU_STEP_SQL, relid, "alembic_version", "ROW EXCLUSIVE",
+						psprintf("UPDATE %s SET version_num = %s WHERE version_num OPERATOR(pg_catalog.=) %s",
+								 qual, quote_literal_cstr(to), quote_literal_cstr(from)));
+		else
+			plan->notes = lappend(plan->notes,
+								  psprintf("alembic_version holds %s, not %s: left alone",
+										   cur ? cur : "no row", from));
+	}
+}
+
+/* Lock steps: the key table, then the referencing tables in OID order */
+static void
+plan_locks(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	List	   *fks = list_copy(t->fkeys);
+	ListCell   *lc;
+	Oid			last = t->relid;
+
+	cu_plan_add(plan, CU_STEP_LOCK, t->relid, t->relname, "ACCESS EXCLUSIVE",
+				psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", t->qualname));
+	list_sort(fks, fk_relid_cmp);
+	foreach(lc, fks)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		if (fk->relid == t->relid || fk->relid == last)
+			continue;
+		last = fk->relid;
+		cu_plan_add(plan, CU_STEP_LOCK, fk->relid, fk->relname, "ACCESS EXCLUSIVE",
+					psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							 cu_qualify(fk->nspname, fk->relname)));
+	}
+}
+
+/* Views: dropped deepest first, recreated in the reverse order */
+static void
+plan_drop_views(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->target->views)
+	{
+		CuView	   *v = lfirst(lc);
+
+		cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, "ACCESS EXCLUSIVE",
+					psprintf("DROP %s %s", v->relkind == RELKIND_MATVIEW ? "MATERIALIZED VIEW" : "VIEW",
+							 cu_qualify(v->nspname, v->relname)));
+	}
+}
+
+static void
+plan_create_views(CuPlan *plan)
+{
+	int			i;
+
+	for (i = list_length(plan->target->views) - 1; i >= 0; i--)
+	{
+		CuView	   *v = list_nth(plan->target->views, i);
+		ListCell   *lc;
+
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, "NONE", v->create_sql);
+		foreach(lc, v->after_sql)
+			cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, "ACCESS EXCLUSIVE", lfirst(lc));
+	}
+}
+
+static void
+plan_drop_fkeys(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		if (fk->synthetic)
+			continue;
+		cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, "ACCESS EXCLUSIVE",
+					psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
+							 cu_qualify(fk->nspname, fk->relname), quote_identifier(fk->conname)));
+	}
+}
+
+static void
+plan_add_fkeys(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		cu_plan_add(plan, CU_STEP_FKEY, fk->relid, fk->relname, "SHARE ROW EXCLUSIVE",
+					fk_add_sql(plan->target, fk));
+		/* valid before, and both sides mapped by one bijection: still valid */
+		last_step(plan)->skip_validation = (fk->validated || fk->synthetic) && !cu_revalidate_fkeys;
+	}
+}
+
+/*
+ * The USING expression of one column: the mapping function applied to it.
+ */
+static char *
+using_expr(CuPlan *plan, const char *attname, const char *inttype)
+{
+	if (plan->direction == CU_TO_UUID)
+		return psprintf("%s(%s, %d)", ext_qual("connector_uuid_to_uuid"),
+						quote_identifier(attname), plan->table_id);
+	return psprintf("%s(%s, %d, false)::%s", ext_qual("connector_uuid_to_int"),
+					quote_identifier(attname), plan->table_id, inttype);
+}
+
+/* The rewrite of the key table (with any self-references in the same pass) */
+static void
+plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
+					   const char *newdefault)
+{
+	CuTarget   *t = plan->target;
+	StringInfoData buf;
+	const char *pk = quote_identifier(t->pkattname);
+	const char *newtype = plan->direction == CU_TO_UUID ? "uuid" : inttype;
+	ListCell   *lc;
+
+	if (plan->direction == CU_TO_UUID && t->identity)
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+					psprintf("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", t->qualname, pk));
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "ALTER TABLE %s", t->qualname);
+	if (t->default_expr)
+		appendStringInfo(&buf, " ALTER COLUMN %s DROP DEFAULT,", pk);
+	appendStringInfo(&buf, " ALTER COLUMN %s TYPE %s USING %s", pk, newtype,
+					 using_expr(plan, t->pkattname, inttype));
+	if (newdefault)
+		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
+	foreach(lc, groups)
+	{
+		TableCols  *g = lfirst(lc);
+		ListCell   *lc2;
+
+		if (g->relid != t->relid)
+			continue;
+		foreach(lc2, g->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc2);
+			char	   *ctype = plan->direction == CU_TO_UUID ? "uuid" :
+				child_original_type(plan->table_id, fk, inttype);
+
+			appendStringInfo(&buf, ", ALTER COLUMN %s TYPE %s USING %s",
+							 quote_identifier(fk->attname), ctype,
+							 using_expr(plan, fk->attname, ctype));
+		}
+	}
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", buf.data);
+	last_step(plan)->rewrites = true;
+}
+
+/* One rewrite per referencing table */
+static void
+plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
+{
+	ListCell   *lc;
+
+	foreach(lc, groups)
+	{
+		TableCols  *g = lfirst(lc);
+		StringInfoData buf;
+		ListCell   *lc2;
+		bool		first = true;
+
+		if (g->relid == plan->target->relid)
+			continue;
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "ALTER TABLE %s", cu_qualify(g->nspname, g->relname));
+		foreach(lc2, g->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc2);
+			char	   *ctype = plan->direction == CU_TO_UUID ? "uuid" :
+				child_original_type(plan->table_id, fk, inttype);
+
+			appendStringInfo(&buf, "%s ALTER COLUMN %s TYPE %s USING %s", first ? "" : ",",
+							 quote_identifier(fk->attname), ctype,
+							 using_expr(plan, fk->attname, ctype));
+			first = false;
+		}
+		cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, "ACCESS EXCLUSIVE", buf.data);
+		last_step(plan)->rewrites = true;
+	}
+}
+
+static void
+plan_internal(CuPlan *plan, CuInternalAction action, const char *lockmode, char *text)
+{
+	cu_plan_add(plan, CU_STEP_INTERNAL, plan->target->relid, plan->target->relname,
+				lockmode, text);
+	last_step(plan)->action = action;
+}
+
+/* integer -> uuid */
+static void
+plan_to_uuid(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	List	   *groups = group_by_table(t);
+	Oid			ossp = cu_uuid_ossp_schema();
+	char	   *map = ext_qual("connector_uuid_map");
+	char	   *pk = (char *) quote_identifier(t->pkattname);
+	int			tid = plan->table_id;
+
+	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
+				  psprintf("record %s in %s: key, type, default and sequence of %s",
+						   t->qualname, ext_qual("connector_uuid_tables"), pk));
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+				  psprintf("load the id map's exceptions for %s", t->qualname));
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
+						 "SELECT %d, true, t.%s, %s(t.%s, %d) FROM %s t "
+						 "WHERE NOT EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) %d "
+						 "AND m.old_id OPERATOR(pg_catalog.=) t.%s)",
+						 map, tid, pk, ext_qual("connector_uuid_to_uuid"), pk, tid, t->qualname,
+						 map, tid, pk));
+	plan_drop_views(plan);
+	plan_drop_fkeys(plan);
+	plan_rewrite_key_table(plan, groups, NULL,
+						   psprintf("%s()", cu_qualify(get_namespace_name(ossp), "uuid_generate_v4")));
+	plan_rewrite_children(plan, groups, NULL);
+	plan_add_fkeys(plan);
+	plan_create_views(plan);
+}
+
+/* uuid -> integer */
+static void
+plan_to_int(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	List	   *groups = group_by_table(t);
+	char	   *map = ext_qual("connector_uuid_map");
+	char	   *tables = ext_qual("connector_uuid_tables");
+	char	   *pk = (char *) quote_identifier(t->pkattname);
+	int			tid = plan->table_id;
+	char	   *inttype;
+	char	   *olddefault = NULL;
+	char		identity = '\0';
+	char	   *seqname = NULL;
+	bool		isnull;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(tid);
+	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name "
+							  "FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed == 1)
+	{
+		char	   *ident;
+
+		inttype = cu_spi_getstring(0, 1);
+		olddefault = cu_spi_getstring(0, 2);
+		ident = cu_spi_getstring(0, 3);
+		identity = ident ? ident[0] : '\0';
+		seqname = cu_spi_getstring(0, 4);
+	}
+	else
+	{
+		/* no registry row yet: allowed only with renumbering (checked by caller) */
+		inttype = "integer";
+		if (t->seqqualname)
+		{
+			seqname = t->seqqualname;
+			olddefault = psprintf("pg_catalog.nextval(%s::pg_catalog.regclass)",
+								  quote_literal_cstr(t->seqqualname));
+		}
+	}
+	(void) isnull;
+
+	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
+				  psprintf("make sure %s has a row in %s", t->qualname, tables));
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+				  psprintf("load the id map's exceptions for %s", t->qualname));
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
+						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s "
+						 "FROM %s t, (SELECT GREATEST("
+						 "  (SELECT pg_catalog.max(old_id) FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
+						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), 0) AS base) b "
+						 "WHERE %s(t.%s, %d, true) IS NULL",
+						 map, tid, pk, t->qualname, map, tid, tables, tid,
+						 ext_qual("connector_uuid_to_int"), pk, tid));
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+				  psprintf("load the id map's exceptions for %s again, with the new integers", t->qualname));
+	plan_drop_views(plan);
+	plan_drop_fkeys(plan);
+	plan_rewrite_key_table(plan, groups, inttype, identity ? NULL : olddefault);
+	if (identity)
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+					psprintf("ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY%s",
+							 t->qualname, pk, identity == 'a' ? "ALWAYS" : "BY DEFAULT",
+							 seqname ? psprintf(" (SEQUENCE NAME %s)", seqname) : ""));
+	plan_rewrite_children(plan, groups, inttype);
+	plan_add_fkeys(plan);
+	plan_create_views(plan);
+	if (seqname || identity)
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+					psprintf("SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%s, %s), "
+							 "GREATEST((SELECT pg_catalog.max(%s) FROM %s), "
+							 "(SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), 1))",
+							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->pkattname),
+							 pk, t->qualname, tables, tid));
+}
+
+/*
+ * Build the plan for converting relid's key in direction, running every
+ * pre-flight check on the way.  Caller is connected to SPI and has pinned
+ * a safe search_path.
+ */
+CuPlan *
+cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
+{
+	CuPlan	   *plan = palloc0(sizeof(CuPlan));
+	CuTarget   *t;
+	char	   *detail = NULL;
+	ListCell   *lc;
+
+	plan->direction = direction;
+	plan->options = opt;
+
+	if (!OidIsValid(relid))
+	{
+		plan->state = CU_STATE_MISSING;
+		return plan;
+	}
+
+	t = cu_discover(relid);
+	plan->target = t;
+	if (opt->connector)
+		add_connector_children(t, opt);
+	if (opt->force_cascade)
+		foreach(lc, t->fkeys)
+			((CuForeignKey *) lfirst(lc))->del_action = 'c';
+
+	plan->state = cu_table_state(t, NIL, &detail);
+	if (plan->state == CU_STATE_MIXED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" and the tables referencing it are half converted", t->qualname),
+				 errdetail("%s.", detail),
+				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.  Nothing was changed.")));
+	if ((direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
+		(direction == CU_TO_INT && plan->state == CU_STATE_INTEGER))
+	{
+		plan->adopt = true;
+		plan->table_id = cu_registry_id(t->nspname, t->relname);
+		plan->notes = lappend(plan->notes,
+							  psprintf("the tables are already %s (%s): adopting them as they are, no row changed",
+									   direction == CU_TO_UUID ? "uuid" : "integer", detail));
+		if (direction == CU_TO_UUID && plan->table_id == 0)
+			plan->notes = lappend(plan->notes,
+								  "there is no id map for these tables, so a downgrade cannot restore integer ids it never saw");
+		return plan;
+	}
+
+	/* privileges: every table we rewrite */
+	check_owner(t->relid);
+	foreach(lc, t->fkeys)
+		check_owner(((CuForeignKey *) lfirst(lc))->relid);
+
+	plan->table_id = cu_registry_id(t->nspname, t->relname);
+	if (direction == CU_TO_INT && plan->table_id == 0 && !cu_allow_renumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("there is no id map for table \"%s\"", t->qualname),
+				 errdetail("These tables were not converted by connector_uuid (or its map was not restored), so their original integer ids are unknown."),
+				 errhint("To give every row a new integer id instead, SET connector_uuid.allow_renumber = on and try again.")));
+	if (plan->table_id == 0)
+	{
+		/* the id the registry step will assign; shown in the plan's SQL */
+		bool		isnull;
+
+		cu_spi_exec(psprintf("SELECT COALESCE(pg_catalog.max(table_id), 0) OPERATOR(pg_catalog.+) 1 FROM %s",
+							 ext_qual("connector_uuid_tables")), SPI_OK_SELECT);
+		plan->table_id = (int) cu_spi_getint64(0, 1, &isnull);
+	}
+
+	foreach(lc, t->fkeys)
+		check_orphans(t, (CuForeignKey *) lfirst(lc));
+
+	t->views = cu_discover_views(t);
+
+	plan_locks(plan);
+	if (direction == CU_TO_UUID)
+		plan_to_uuid(plan);
+	else
+		plan_to_int(plan);
+	if (opt->connector)
+	{
+		plan_md5_index(plan);
+		plan_alembic(plan);
+	}
+	plan_internal(plan, CU_ACT_FINISH, "ROW EXCLUSIVE",
+				  psprintf("append a row to %s", ext_qual("connector_uuid_history")));
+	return plan;
+}

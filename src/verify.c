@@ -1,0 +1,355 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  The migration guide's verification checklist, as rows.
+ *
+ * Like amcheck's verify_heapam, every check produces a row and a failing
+ * check does not stop the others.  At 2.0 the checks are the guide's ten
+ * (three column types, CASCADE on both foreign keys, the MD5 index, all
+ * connectors accessible, all servers linked, uuid-ossp enabled, generated
+ * UUIDs for new connectors); at 1.0 their integer-era equivalents.  Two rows
+ * are added: whether the extension's version agrees with the tables (and
+ * the fix when it does not), and whether every access grant is linked.
+ *
+ * Nothing here writes, so it runs on a hot standby.  It reads the catalogs;
+ * a link check scans a child table only when no valid, enabled foreign key
+ * already proves the links (or when thorough => true).  Counting the
+ * connectors is an index-only scan of the primary key.
+ *
+ * IDENTIFICATION
+ *	  src/verify.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+static List *
+add_check(List *checks, const char *item, bool passed, char *detail)
+{
+	CuCheck    *c = palloc(sizeof(CuCheck));
+
+	c->item = pstrdup(item);
+	c->passed = passed;
+	c->detail = detail;
+	return lappend(checks, c);
+}
+
+/* Current extension version */
+static char *
+extension_version(void)
+{
+	cu_spi_exec("SELECT extversion FROM pg_catalog.pg_extension "
+				"WHERE extname OPERATOR(pg_catalog.=) 'connector_uuid'", SPI_OK_SELECT);
+	return SPI_processed ? cu_spi_getstring(0, 1) : NULL;
+}
+
+/* The type of nsp.rel.col, or InvalidOid if there is no such column */
+static Oid
+column_type(const char *nspname, const char *relname, const char *colname)
+{
+	Oid			relid = cu_lookup_table(nspname, relname);
+	AttrNumber	attnum;
+
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	attnum = get_attnum(relid, colname);
+	if (attnum == InvalidAttrNumber)
+		return InvalidOid;
+	return get_atttype(relid, attnum);
+}
+
+static bool
+is_int(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+static List *
+check_type(List *checks, const char *nsp, const char *rel, const char *col, bool want_uuid)
+{
+	Oid			t = column_type(nsp, rel, col);
+	bool		ok = want_uuid ? t == UUIDOID : is_int(t);
+	char	   *item = psprintf("%s.%s is %s", rel, col, want_uuid ? "UUID" : "INTEGER");
+
+	return add_check(checks, item, ok,
+					 OidIsValid(t) ? psprintf("%s.%s is %s", rel, col, format_type_be(t))
+					 : psprintf("column %s.%s does not exist", rel, col));
+}
+
+/*
+ * The CASCADE check of one child, and whether its links are proven by a
+ * valid, enabled foreign key (so the link check need not scan).
+ */
+static List *
+check_cascade(List *checks, const char *nsp, Oid parent, const char *child,
+			  bool *proven)
+{
+	Oid			relid = cu_lookup_table(nsp, child);
+	Oid			argtypes[3] = {OIDOID, OIDOID, TEXTOID};
+	Datum		values[3];
+	char	   *item = psprintf("CASCADE DELETE works on %s", child);
+	bool		isnull;
+
+	*proven = false;
+	if (!OidIsValid(relid) || !OidIsValid(parent))
+		return add_check(checks, item, false, psprintf("table %s or mcp_connectors does not exist", child));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = ObjectIdGetDatum(parent);
+	values[2] = CStringGetTextDatum("connector_id");
+	cu_spi_exec_args("SELECT c.conname, c.confdeltype, c.convalidated, "
+					 "       NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t "
+					 "                   WHERE t.tgconstraint OPERATOR(pg_catalog.=) c.oid "
+					 "                     AND t.tgenabled OPERATOR(pg_catalog.=) 'D') "
+					 "FROM pg_catalog.pg_constraint c "
+					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+					 "  AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
+					 "WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.=) $1 "
+					 "  AND c.confrelid OPERATOR(pg_catalog.=) $2 AND a.attname OPERATOR(pg_catalog.=) $3::pg_catalog.name "
+					 "ORDER BY c.confdeltype OPERATOR(pg_catalog.=) 'c' DESC, c.conname LIMIT 1",
+					 SPI_OK_SELECT, 3, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return add_check(checks, item, false,
+						 psprintf("no foreign key from %s.connector_id to mcp_connectors; fix: ALTER TABLE %s ADD FOREIGN KEY (connector_id) REFERENCES %s (id) ON DELETE CASCADE",
+								  child, cu_qualify(nsp, child), cu_qualify(nsp, "mcp_connectors")));
+	{
+		char	   *conname = cu_spi_getstring(0, 1);
+		char		del = cu_spi_getstring(0, 2)[0];
+		bool		valid = cu_spi_getbool(0, 3, &isnull);
+		bool		enabled = cu_spi_getbool(0, 4, &isnull);
+
+		*proven = valid && enabled;
+		if (del != 'c')
+			return add_check(checks, item, false,
+							 psprintf("foreign key %s is ON DELETE %s, not CASCADE", conname, cu_fk_action_sql(del)));
+		if (!enabled)
+			return add_check(checks, item, false,
+							 psprintf("foreign key %s has disabled triggers; fix: ALTER TABLE %s ENABLE TRIGGER ALL",
+									  conname, cu_qualify(nsp, child)));
+		return add_check(checks, item, true,
+						 psprintf("foreign key %s, ON DELETE CASCADE%s", conname,
+								  valid ? "" : ", NOT VALID"));
+	}
+}
+
+/* Rows of child whose connector_id has no connector */
+static List *
+check_links(List *checks, const char *nsp, const char *child, const char *item,
+			bool proven, bool thorough)
+{
+	Oid			parent = cu_lookup_table(nsp, "mcp_connectors");
+	Oid			relid = cu_lookup_table(nsp, child);
+	bool		isnull;
+	int64		orphans;
+
+	if (!OidIsValid(parent) || !OidIsValid(relid))
+		return add_check(checks, item, false, "table missing");
+	if (proven && !thorough)
+		return add_check(checks, item, true,
+						 "proven by a valid foreign key (thorough => true scans the rows)");
+	if (column_type(nsp, "mcp_connectors", "id") != column_type(nsp, child, "connector_id"))
+		return add_check(checks, item, false, "mcp_connectors.id and connector_id differ in type");
+	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL), "
+						 "       pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL AND NOT EXISTS "
+						 "         (SELECT 1 FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id)) "
+						 "FROM %s c", cu_qualify(nsp, "mcp_connectors"), cu_qualify(nsp, child)),
+				SPI_OK_SELECT);
+	orphans = cu_spi_getint64(0, 2, &isnull);
+	return add_check(checks, item, orphans == 0,
+					 psprintf("%lld linked rows, %lld pointing at no connector",
+							  (long long) cu_spi_getint64(0, 1, &isnull), (long long) orphans));
+}
+
+/* The connector primary key is there, valid, and reaches every row */
+static List *
+check_connectors(List *checks, const char *nsp, Oid parent)
+{
+	const char *item = "all existing connectors still accessible";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+
+	if (!OidIsValid(parent))
+		return add_check(checks, item, false, "table mcp_connectors does not exist");
+	values[0] = ObjectIdGetDatum(parent);
+	cu_spi_exec_args("SELECT i.indisvalid AND i.indisready "
+					 "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i "
+					 "  ON i.indexrelid OPERATOR(pg_catalog.=) c.conindid "
+					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+					 "  AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
+					 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'p' "
+					 "  AND a.attname OPERATOR(pg_catalog.=) 'id'",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed == 0 || !cu_spi_getbool(0, 1, &isnull))
+		return add_check(checks, item, false, "mcp_connectors has no valid primary key on id");
+	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", cu_qualify(nsp, "mcp_connectors")),
+				SPI_OK_SELECT);
+	return add_check(checks, item, true,
+					 psprintf("%lld connectors, each reachable by its primary key",
+							  (long long) cu_spi_getint64(0, 1, &isnull)));
+}
+
+/* The MD5 secret index: unique, valid, on md5(secret::text), partial */
+static List *
+check_md5(List *checks, const char *nsp, Oid parent)
+{
+	const char *item = "MD5 secret index exists";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+
+	if (!OidIsValid(parent))
+		return add_check(checks, item, false, "table mcp_connectors does not exist");
+	values[0] = ObjectIdGetDatum(parent);
+	cu_spi_exec_args("SELECT i.indisunique, i.indisvalid AND i.indisready, "
+					 "       pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN ('md5((secret)::text)', 'md5(secret)') "
+					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
+					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
+					 "  AND c.relname OPERATOR(pg_catalog.=) 'uq_mcp_connectors_secret_md5'",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return add_check(checks, item, false,
+						 psprintf("index uq_mcp_connectors_secret_md5 is missing; fix: CREATE UNIQUE INDEX uq_mcp_connectors_secret_md5 ON %s (md5(secret::text)) WHERE secret IS NOT NULL",
+								  cu_qualify(nsp, "mcp_connectors")));
+	if (!cu_spi_getbool(0, 1, &isnull))
+		return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not unique");
+	if (!cu_spi_getbool(0, 2, &isnull))
+		return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not valid; fix: REINDEX INDEX it");
+	if (!cu_spi_getbool(0, 3, &isnull))
+		return add_check(checks, item, false,
+						 "index uq_mcp_connectors_secret_md5 is not on md5(secret::text) WHERE secret IS NOT NULL");
+	return add_check(checks, item, true, "unique, valid, on md5(secret::text) WHERE secret IS NOT NULL");
+}
+
+/* New connectors get an id without the application supplying one */
+static List *
+check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
+{
+	const char *item = want_uuid ? "new connectors get auto-generated UUIDs"
+		: "new connectors get sequence-generated ids";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+	char	   *def;
+	char		identity;
+
+	if (!OidIsValid(parent))
+		return add_check(checks, item, false, "table mcp_connectors does not exist");
+	values[0] = ObjectIdGetDatum(parent);
+	cu_spi_exec_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
+					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id') "
+					 "FROM pg_catalog.pg_attribute a "
+					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
+					 "  AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
+					 "WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) 'id'",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return add_check(checks, item, false, "mcp_connectors has no column id");
+	def = cu_spi_getstring(0, 1);
+	identity = cu_spi_getstring(0, 2) ? cu_spi_getstring(0, 2)[0] : '\0';
+
+	if (want_uuid)
+	{
+		if (def && (strstr(def, "uuid_generate_v4()") || strstr(def, "gen_random_uuid()") ||
+					strstr(def, "uuid_generate_v1") || strstr(def, "connector_uuid_generate_v7()")))
+			return add_check(checks, item, true, psprintf("DEFAULT %s", def));
+		return add_check(checks, item, false,
+						 psprintf("DEFAULT is %s; fix: ALTER TABLE %s ALTER COLUMN id SET DEFAULT uuid_generate_v4()",
+								  def ? def : "not set", cu_qualify(nsp, "mcp_connectors")));
+	}
+	else
+	{
+		char	   *seq = cu_spi_getstring(0, 3);
+		int64		max_id,
+					last;
+
+		if (!identity && !(def && strstr(def, "nextval(")))
+			return add_check(checks, item, false,
+							 psprintf("DEFAULT is %s, not a sequence", def ? def : "not set"));
+		if (!seq)
+			return add_check(checks, item, false, "no sequence is owned by mcp_connectors.id");
+		cu_spi_exec(psprintf("SELECT COALESCE((SELECT pg_catalog.max(id) FROM %s), 0), "
+							 "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s)",
+							 cu_qualify(nsp, "mcp_connectors"), seq), SPI_OK_SELECT);
+		max_id = cu_spi_getint64(0, 1, &isnull);
+		last = cu_spi_getint64(0, 2, &isnull);
+		if (last < max_id)
+			return add_check(checks, item, false,
+							 psprintf("sequence %s is at %lld, behind max(id) %lld; fix: SELECT setval('%s', %lld)",
+									  seq, (long long) last, (long long) max_id, seq, (long long) max_id));
+		return add_check(checks, item, true,
+						 psprintf("%s, sequence %s at %lld >= max(id) %lld",
+								  identity ? "identity" : "DEFAULT nextval", seq,
+								  (long long) last, (long long) max_id));
+	}
+}
+
+/*
+ * The whole checklist for the extension's current version.  Caller is
+ * connected to SPI under a safe search_path.
+ */
+List *
+cu_verify(bool thorough)
+{
+	List	   *checks = NIL;
+	char	   *nsp = cu_extension_schema_name();
+	char	   *version = extension_version();
+	bool		at2 = version && strcmp(version, "2.0") == 0;
+	Oid			parent = cu_lookup_table(nsp, "mcp_connectors");
+	Oid			idtype = column_type(nsp, "mcp_connectors", "id");
+	Oid			t1 = column_type(nsp, "connector_access", "connector_id");
+	Oid			t2 = column_type(nsp, "mcp_servers", "connector_id");
+	bool		proven_access,
+				proven_servers;
+
+	/* does the version tell the truth about the tables? */
+	{
+		const char *item = "extension version matches the tables";
+		char	   *types = psprintf("mcp_connectors.id is %s, connector_access.connector_id is %s, mcp_servers.connector_id is %s",
+									 OidIsValid(idtype) ? format_type_be(idtype) : "missing",
+									 OidIsValid(t1) ? format_type_be(t1) : "missing",
+									 OidIsValid(t2) ? format_type_be(t2) : "missing");
+		bool		all_uuid = idtype == UUIDOID && t1 == UUIDOID && t2 == UUIDOID;
+		bool		all_int = is_int(idtype) && is_int(t1) && is_int(t2);
+
+		if ((at2 && all_uuid) || (!at2 && all_int))
+			checks = add_check(checks, item, true, psprintf("version %s: %s", version, types));
+		else if (at2 && all_int)
+			checks = add_check(checks, item, false,
+							   psprintf("version 2.0 but %s (as after restoring a dump taken at 1.0); fix: ALTER EXTENSION connector_uuid UPDATE TO '1.0' (records the integer state, changes no row), then ALTER EXTENSION connector_uuid UPDATE to migrate", types));
+		else if (!at2 && all_uuid)
+			checks = add_check(checks, item, false,
+							   psprintf("version %s but %s; fix: ALTER EXTENSION connector_uuid UPDATE (adopts the uuid tables, changes no row)",
+										version, types));
+		else
+			checks = add_check(checks, item, false,
+							   psprintf("version %s but the tables are half converted or missing: %s; bring every column to one type by hand", version, types));
+	}
+
+	checks = check_type(checks, nsp, "mcp_connectors", "id", at2);
+	checks = check_type(checks, nsp, "connector_access", "connector_id", at2);
+	checks = check_type(checks, nsp, "mcp_servers", "connector_id", at2);
+	checks = check_cascade(checks, nsp, parent, "connector_access", &proven_access);
+	checks = check_cascade(checks, nsp, parent, "mcp_servers", &proven_servers);
+	checks = check_md5(checks, nsp, parent);
+	checks = check_connectors(checks, nsp, parent);
+	checks = check_links(checks, nsp, "mcp_servers", "all existing servers still linked to connectors",
+						 proven_servers, thorough);
+	checks = check_links(checks, nsp, "connector_access", "all access grants still linked to connectors",
+						 proven_access, thorough);
+	checks = add_check(checks, "UUID extension (uuid-ossp) enabled",
+					   OidIsValid(get_extension_oid("uuid-ossp", true)),
+					   OidIsValid(get_extension_oid("uuid-ossp", true))
+					   ? psprintf("installed in schema %s", get_namespace_name(cu_uuid_ossp_schema()))
+					   : "not installed; fix: CREATE EXTENSION \"uuid-ossp\"");
+	checks = check_default(checks, nsp, parent, at2);
+	return checks;
+}

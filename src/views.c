@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * views.c
+ *	  Views, materialized views and rules that read a converted column.
+ *
+ * ALTER COLUMN ... TYPE refuses while a view or rule uses the column, so
+ * the plan drops them (dependents first) and recreates them afterwards from
+ * the definitions saved here: the query (pg_get_viewdef, read under a
+ * pg_catalog-only search_path so every name comes back qualified), options,
+ * owner, grants, comments, column defaults, triggers, rules, and the indexes
+ * and populated state of materialized views.  Views that depend on those
+ * views are included too, at a greater depth.
+ *
+ * IDENTIFICATION
+ *	  src/views.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/* Run sql (one text column) with $1 = relid, $2 = qualname; append each row */
+static List *
+collect_sql(List *list, const char *sql, Oid relid, const char *qualname)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(qualname);
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 2, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *s = cu_spi_getstring(i, 1);
+
+		if (s)
+			list = lappend(list, s);
+	}
+	return list;
+}
+
+/* The statements that recreate view v as it is now */
+static void
+save_view(CuView *v)
+{
+	char	   *qual = cu_qualify(v->nspname, v->relname);
+	const char *kind = v->relkind == RELKIND_MATVIEW ? "MATERIALIZED VIEW" : "VIEW";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	StringInfoData buf;
+	char	   *def;
+	char	   *opts;
+	char	   *tablespace;
+	bool		isnull;
+	bool		populated;
+	List	   *after = NIL;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	cu_spi_exec_args("SELECT pg_catalog.pg_get_viewdef(c.oid), "
+					 "       pg_catalog.array_to_string(c.reloptions, ', '), "
+					 "       (SELECT pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t "
+					 "         WHERE t.oid OPERATOR(pg_catalog.=) c.reltablespace), "
+					 "       c.relispopulated "
+					 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	def = cu_spi_getstring(0, 1);
+	opts = cu_spi_getstring(0, 2);
+	tablespace = cu_spi_getstring(0, 3);
+	populated = cu_spi_getbool(0, 4, &isnull);
+
+	/* pg_get_viewdef ends with a semicolon */
+	{
+		int			len = strlen(def);
+
+		while (len > 0 && (def[len - 1] == ';' || def[len - 1] == ' ' || def[len - 1] == '\n'))
+			def[--len] = '\0';
+	}
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE %s %s", kind, qual);
+	if (opts && opts[0])
+		appendStringInfo(&buf, " WITH (%s)", opts);
+	if (v->relkind == RELKIND_MATVIEW && tablespace)
+		appendStringInfo(&buf, " TABLESPACE %s", tablespace);
+	appendStringInfo(&buf, " AS\n%s", def);
+	if (v->relkind == RELKIND_MATVIEW)
+		appendStringInfoString(&buf, populated ? "\nWITH DATA" : "\nWITH NO DATA");
+	v->create_sql = buf.data;
+
+	/* owner */
+	after = collect_sql(after,
+						psprintf("SELECT pg_catalog.format('ALTER %s %%s OWNER TO %%I', $2, "
+								 "       pg_catalog.pg_get_userbyid(c.relowner)) "
+								 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", kind),
+						v->relid, qual);
+	/* grants: reset to exactly the saved ACL */
+	after = collect_sql(after,
+						"SELECT pg_catalog.format('REVOKE ALL ON TABLE %s FROM %I', $2, "
+						"       pg_catalog.pg_get_userbyid(c.relowner)) "
+						"FROM pg_catalog.pg_class c "
+						"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL",
+						v->relid, qual);
+	after = collect_sql(after,
+						"SELECT pg_catalog.format('GRANT %s ON TABLE %s TO %s%s', a.privilege_type, $2, "
+						"       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+						"            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
+						"       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+						"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+						"WHERE c.oid OPERATOR(pg_catalog.=) $1 "
+						"ORDER BY a.grantee, a.privilege_type",
+						v->relid, qual);
+	/* column defaults on the view */
+	after = collect_sql(after,
+						psprintf("SELECT pg_catalog.format('ALTER %s %%s ALTER COLUMN %%I SET DEFAULT %%s', $2, a.attname, "
+								 "       pg_catalog.pg_get_expr(d.adbin, d.adrelid)) "
+								 "FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a "
+								 "  ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum "
+								 "WHERE d.adrelid OPERATOR(pg_catalog.=) $1 ORDER BY a.attnum", kind),
+						v->relid, qual);
+	/* comments on the view and its columns */
+	after = collect_sql(after,
+						psprintf("SELECT pg_catalog.format('COMMENT ON %s %%s IS %%L', $2, d.description) "
+								 "FROM pg_catalog.pg_description d "
+								 "WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
+								 "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+								 "  AND d.objsubid OPERATOR(pg_catalog.=) 0", kind),
+						v->relid, qual);
+	after = collect_sql(after,
+						"SELECT pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', $2, a.attname, d.description) "
+						"FROM pg_catalog.pg_description d JOIN pg_catalog.pg_attribute a "
+						"  ON a.attrelid OPERATOR(pg_catalog.=) d.objoid AND a.attnum OPERATOR(pg_catalog.=) d.objsubid "
+						"WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
+						"  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						"  AND d.objsubid OPERATOR(pg_catalog.>) 0 ORDER BY a.attnum",
+						v->relid, qual);
+	/* indexes of a materialized view (and their comments) */
+	after = collect_sql(after,
+						"SELECT pg_catalog.pg_get_indexdef(i.indexrelid) "
+						"FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
+						"ORDER BY i.indexrelid",
+						v->relid, qual);
+	/* triggers (INSTEAD OF) and rules other than the view's own */
+	after = collect_sql(after,
+						"SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t "
+						"WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal ORDER BY t.tgname",
+						v->relid, qual);
+	after = collect_sql(after,
+						"SELECT pg_catalog.pg_get_ruledef(r.oid) FROM pg_catalog.pg_rewrite r "
+						"WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
+						"ORDER BY r.rulename",
+						v->relid, qual);
+	v->after_sql = after;
+}
+
+/*
+ * The views that read any converted column, directly or through other
+ * views, in the order they must be dropped (deepest first).  Rules on
+ * tables that read a converted column are refused: recreating another
+ * table's rule is not something to do behind a DBA's back.
+ */
+List *
+cu_discover_views(CuTarget *target)
+{
+	int			ncols = 1 + list_length(target->fkeys);
+	Datum	   *relids = palloc(sizeof(Datum) * ncols);
+	Datum	   *attnums = palloc(sizeof(Datum) * ncols);
+	Oid			argtypes[2] = {OIDARRAYOID, INT2ARRAYOID};
+	Datum		values[2];
+	ListCell   *lc;
+	int			n = 0;
+	uint64		i;
+	List	   *views = NIL;
+	uint64		nviews;
+	SPITupleTable *tuptable;
+
+	relids[n] = ObjectIdGetDatum(target->relid);
+	attnums[n++] = Int16GetDatum(target->pkattnum);
+	foreach(lc, target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		relids[n] = ObjectIdGetDatum(fk->relid);
+		attnums[n++] = Int16GetDatum(fk->attnum);
+	}
+	values[0] = PointerGetDatum(construct_array(relids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(attnums, n, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));
+
+	cu_spi_exec_args("WITH RECURSIVE cols(relid, attnum) AS ("
+					 "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))), "
+					 "direct AS ("
+					 "  SELECT DISTINCT r.oid AS ruleid, r.ev_class, r.rulename "
+					 "  FROM cols "
+					 "  JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) cols.relid "
+					 "   AND d.refobjsubid OPERATOR(pg_catalog.=) cols.attnum "
+					 "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+					 "  JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid "
+					 "  WHERE r.ev_class OPERATOR(pg_catalog.<>) cols.relid), "
+					 "v(relid, depth) AS ("
+					 "  SELECT ev_class, 0 FROM direct WHERE rulename OPERATOR(pg_catalog.=) '_RETURN' "
+					 "  UNION ALL "
+					 "  SELECT r.ev_class, v.depth OPERATOR(pg_catalog.+) 1 FROM v "
+					 "  JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) v.relid "
+					 "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+					 "  JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid "
+					 "  WHERE r.ev_class OPERATOR(pg_catalog.<>) v.relid AND v.depth OPERATOR(pg_catalog.<) 100) "
+					 "SELECT v.relid, pg_catalog.max(v.depth), c.relkind, n.nspname, c.relname, NULL "
+					 "FROM v JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) v.relid "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "GROUP BY v.relid, c.relkind, n.nspname, c.relname "
+					 "UNION ALL "
+					 "SELECT d.ev_class, -1, 'R', n.nspname, c.relname, d.rulename "
+					 "FROM direct d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.ev_class "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "WHERE d.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
+					 "ORDER BY 2 DESC, 1",
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+
+	tuptable = SPI_tuptable;
+	nviews = SPI_processed;
+	for (i = 0; i < nviews; i++)
+	{
+		CuView	   *v = palloc0(sizeof(CuView));
+		bool		isnull;
+
+		v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+		v->depth = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
+		v->relkind = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3)[0];
+		v->nspname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
+		v->relname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 5);
+		if (v->relkind == 'R')
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("rule \"%s\" on table \"%s\" uses a column that would be converted",
+							SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6),
+							cu_qualify(v->nspname, v->relname)),
+					 errhint("Drop the rule before the conversion and recreate it afterwards.")));
+		views = lappend(views, v);
+	}
+	foreach(lc, views)
+		save_view((CuView *) lfirst(lc));
+	return views;
+}

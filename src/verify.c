@@ -329,9 +329,13 @@ cu_verify(bool thorough)
 			checks = add_check(checks, item, false,
 							   psprintf("version %s but %s; fix: ALTER EXTENSION connector_uuid UPDATE (adopts the uuid tables, changes no row)",
 										version, types));
+		else if (!OidIsValid(idtype))
+			checks = add_check(checks, item, false,
+							   psprintf("version %s but schema %s has no table mcp_connectors; fix: DROP EXTENSION connector_uuid, then CREATE EXTENSION connector_uuid VERSION '1.0' SCHEMA <the schema of the application's tables>",
+										version, nsp));
 		else
 			checks = add_check(checks, item, false,
-							   psprintf("version %s but the tables are half converted or missing: %s; bring every column to one type by hand", version, types));
+							   psprintf("version %s but the tables are half converted: %s; bring every column to one type by hand, then run the migration", version, types));
 	}
 
 	checks = check_type(checks, nsp, "mcp_connectors", "id", at2);

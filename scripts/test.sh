@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the whole test suite of connector_uuid.
+#
+# pg_regress (sql/, expected/), isolation (specs/) and TAP (t/), all through
+# PGXS's `make installcheck`, against a throwaway cluster (pg_virtualenv).
+# Run as root on a fresh Debian 12 machine: installs what it needs, builds and
+# installs the extension, then runs the tests as the postgres user in a copy
+# of the tree (initdb, used by the TAP tests, refuses to run as root).
+# Ends with one line: "N passed, M failed".
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log=$(mktemp /tmp/connector_uuid-test-log.XXXXXX)
+chmod 644 "$log"
+
+if [ "$(id -u)" -eq 0 ]; then
+    pkgs=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc)
+    missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    make -C "$repo" -s clean >/dev/null
+    make -C "$repo" -s ${CFLAGS_STRICT:+COPT="$CFLAGS_STRICT"} || exit 1
+    make -C "$repo" -s install >/dev/null || exit 1
+    work=$(mktemp -d /tmp/connector_uuid-test.XXXXXX)
+    tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
+    chown -R postgres: "$work"
+    su postgres -s /bin/bash -c "cd '$work' && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    for f in regression.diffs output_iso/regression.diffs; do
+        [ -s "$work/$f" ] && { echo "== $f =="; cat "$work/$f"; }
+    done
+else
+    (cd "$repo" && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose) 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+fi
+
+# pg_regress and pg_isolation_regress print "test NAME ... ok" (or "     NAME
+# ... ok" inside a parallel group); prove --verbose prints TAP "ok N" lines.
+passed=$(grep -cE '^(test | +)\S+ +\.\.\. ok|^ok [0-9]+' "$log")
+failed=$(grep -cE '^(test | +)\S+ +\.\.\. (FAILED|failed)|^not ok [0-9]+' "$log")
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1    # the run itself failed (build, server start, a TAP plan)
+fi
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

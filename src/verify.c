@@ -152,8 +152,15 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 	if (proven && !thorough)
 		return add_check(checks, item, true,
 						 "proven by a valid foreign key (thorough => true scans the rows)");
-	if (column_type(nsp, "mcp_connectors", "id") != column_type(nsp, child, "connector_id"))
-		return add_check(checks, item, false, "mcp_connectors.id and connector_id differ in type");
+	{
+		Oid			pt = column_type(nsp, "mcp_connectors", "id");
+		Oid			ct = column_type(nsp, child, "connector_id");
+
+		if (!(pt == ct || (is_int(pt) && is_int(ct))))
+			return add_check(checks, item, false,
+							 psprintf("mcp_connectors.id is %s but %s.connector_id is %s",
+									  format_type_be(pt), child, format_type_be(ct)));
+	}
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL), "
 						 "       pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL AND NOT EXISTS "
 						 "         (SELECT 1 FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id)) "

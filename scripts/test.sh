@@ -24,19 +24,47 @@ if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    make -C "$repo" -s clean >/dev/null
-    make -C "$repo" -s ${CFLAGS_STRICT:+COPT="$CFLAGS_STRICT"} || exit 1
-    make -C "$repo" -s install >/dev/null || exit 1
     work=$(mktemp -d /tmp/connector_uuid-test.XXXXXX)
     tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
+    make -C "$work" -s clean >/dev/null
+
+    # build checks: warning-free with -Wextra under gcc and clang (PostgreSQL's
+    # own headers trip -Wunused-parameter, -Wsign-compare,
+    # -Wmissing-field-initializers and, under clang, -Wignored-attributes)
+    strict="-Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers"
+    check() {
+        local name=$1 out
+        shift
+        if out=$("$@" 2>&1); then
+            echo "test $name ... ok"
+        else
+            echo "test $name ... FAILED"
+            echo "$out" | tail -30
+        fi
+    }
+    {
+        check build_gcc_strict make -C "$work" -s COPT="$strict" with_llvm=no
+        make -C "$work" -s clean >/dev/null
+        clang=$(command -v clang || command -v clang-14 || true)
+        if [ -n "$clang" ]; then
+            check build_clang_strict make -C "$work" -s CC="$clang" with_llvm=no \
+                CFLAGS="-O2 -Wall $strict -Wno-ignored-attributes -Wno-unused-command-line-argument -Wno-compound-token-split-by-macro"
+            make -C "$work" -s clean >/dev/null
+        fi
+        [ -x "$repo/scripts/check-meta.sh" ] && check meta_in_step "$repo/scripts/check-meta.sh"
+    } 2>&1 | tee -a "$log"
+
+    make -C "$work" -s || exit 1
+    make -C "$work" -s install >/dev/null || exit 1
+    check readme_sql_blocks "$repo/scripts/check-readme.sh" 2>&1 | tee -a "$log"
     chown -R postgres: "$work"
-    su postgres -s /bin/bash -c "cd '$work' && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose" 2>&1 | tee "$log"
+    su postgres -s /bin/bash -c "cd '$work' && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose" 2>&1 | tee -a "$log"
     status=${PIPESTATUS[0]}
     for f in regression.diffs output_iso/regression.diffs; do
         [ -s "$work/$f" ] && { echo "== $f =="; cat "$work/$f"; }
     done
 else
-    (cd "$repo" && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose) 2>&1 | tee "$log"
+    (cd "$repo" && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose) 2>&1 | tee -a "$log"
     status=${PIPESTATUS[0]}
 fi
 

@@ -104,15 +104,15 @@ cu_lock_relation(Oid relid, LOCKMODE mode)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	int			attempt;
-	long		backoff_ms = 100;
+	volatile int attempt;
+	volatile long backoff_ms = 100;
 
 	if (cu_lock_held(relid, mode))
 		return;
 
 	for (attempt = 0; attempt <= cu_lock_retries; attempt++)
 	{
-		bool		got = false;
+		volatile bool got = false;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);

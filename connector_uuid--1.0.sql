@@ -36,6 +36,7 @@ CREATE TABLE @extschema@.connector_uuid_columns (
     table_name       name NOT NULL,
     column_name      name NOT NULL,
     original_type    text NOT NULL,
+    on_delete        "char",
     PRIMARY KEY (table_id, schema_name, table_name, column_name)
 );
 
@@ -114,6 +115,44 @@ RETURNS TABLE (item text, passed boolean, detail text)
 AS 'MODULE_PATHNAME', 'connector_uuid_verify'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
+-- The general engine: any table's integer key to uuid and back.
+CREATE FUNCTION @extschema@.connector_uuid_convert(pk_table regclass,
+                                                   strategy text DEFAULT NULL,
+                                                   on_delete_cascade boolean DEFAULT false,
+                                                   namespace uuid DEFAULT NULL,
+                                                   timestamp_column name DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_convert'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_revert(pk_table regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_revert'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_plan(pk_table regclass,
+                                                direction text DEFAULT NULL,
+                                                strategy text DEFAULT NULL,
+                                                on_delete_cascade boolean DEFAULT false,
+                                                namespace uuid DEFAULT NULL,
+                                                timestamp_column name DEFAULT NULL)
+RETURNS TABLE (step integer, relation text, statement text, lock_mode text,
+               rows bigint, total_bytes bigint)
+AS 'MODULE_PATHNAME', 'connector_uuid_plan_table'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- Version 7 UUIDs: of an existing row (its time and old id), and new ones
+-- (the default of a key converted with the v7 strategy).
+CREATE FUNCTION @extschema@.connector_uuid_v7(at timestamptz, old_id bigint)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'connector_uuid_v7'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_generate_v7()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'connector_uuid_generate_v7'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
 -- Where things stand: version, map, recent runs.
 CREATE FUNCTION @extschema@.connector_uuid_status()
 RETURNS TABLE (version text, mapped_tables integer, mapped_ids bigint,
@@ -136,4 +175,7 @@ REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_to_uuid(bigint, integer),
     @extschema@.connector_uuid_to_int(uuid, integer, boolean),
     @extschema@.connector_uuid_plan(text),
+    @extschema@.connector_uuid_convert(regclass, text, boolean, uuid, name),
+    @extschema@.connector_uuid_revert(regclass),
+    @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
     @extschema@.connector_uuid_status() FROM PUBLIC;

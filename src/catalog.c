@@ -255,6 +255,7 @@ cu_discover(Oid relid)
 		fk->atttypid = (Oid) cu_spi_getint64(i, 8, &isnull);
 		fk->upd_action = cu_spi_getstring(i, 9)[0];
 		fk->del_action = cu_spi_getstring(i, 10)[0];
+		fk->orig_del_action = fk->del_action;
 		fk->match_type = cu_spi_getstring(i, 11)[0];
 		fk->deferrable = cu_spi_getbool(i, 12, &isnull);
 		fk->deferred = cu_spi_getbool(i, 13, &isnull);

@@ -55,7 +55,8 @@ typedef struct CuForeignKey
 	char	   *attname;
 	Oid			atttypid;		/* current type of the referencing column */
 	char		upd_action;		/* pg_constraint.confupdtype */
-	char		del_action;		/* pg_constraint.confdeltype */
+	char		del_action;		/* pg_constraint.confdeltype, as it will be */
+	char		orig_del_action;	/* as it is now */
 	char		match_type;		/* pg_constraint.confmatchtype */
 	bool		deferrable;
 	bool		deferred;
@@ -103,7 +104,9 @@ typedef struct CuOptions
 	bool		force_cascade;	/* set ON DELETE CASCADE on every FK */
 	bool		connector;		/* the mcp_connectors upgrade: md5, alembic */
 	bool		missing_ok;		/* no table: nothing to do (pg_restore) */
-	const char *strategy;		/* "v4" */
+	const char *strategy;		/* "v4", "v5" or "v7" */
+	const char *namespace_uuid; /* v5: the namespace, as text */
+	const char *ts_column;		/* v7: column giving each row's time, or NULL */
 	List	   *expected_children;	/* of char * "table.column" (connector) */
 } CuOptions;
 
@@ -146,6 +149,7 @@ typedef struct CuPlan
 	List	   *steps;			/* of CuStep */
 	List	   *notes;			/* char *: adoption and other messages */
 	bool		adopt;			/* tables already in the target state */
+	const char *strategy;		/* of the ids: the option, or the registry's */
 } CuPlan;
 
 /* One row of connector_uuid_verify() */
@@ -162,6 +166,13 @@ extern int	cu_lock_retries;
 extern bool cu_revalidate_fkeys;
 extern bool cu_allow_renumber;
 extern int	cu_progress_level;
+extern int	cu_strategy;
+extern char *cu_namespace;
+extern char *cu_timestamp_column;
+
+#define CU_STRATEGY_V4	4
+#define CU_STRATEGY_V5	5
+#define CU_STRATEGY_V7	7
 
 /* catalog.c */
 extern Oid	cu_extension_schema(void);
@@ -195,6 +206,7 @@ extern const char *cu_lock_name(LOCKMODE mode);
 extern void cu_random_key(uint8 *key);
 extern void cu_derive_uuid(const uint8 *key, int64 old_id, pg_uuid_t *out);
 extern bool cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id);
+extern void cu_make_v7(int64 unix_ms, uint64 low74_hi10, uint64 low74_lo64, pg_uuid_t *out);
 
 /* idmap.c */
 extern int	cu_registry_id(const char *nspname, const char *relname);

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/uuid.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,6 +37,16 @@ int			cu_lock_retries = 5;
 bool		cu_revalidate_fkeys = false;
 bool		cu_allow_renumber = false;
 int			cu_progress_level = INFO;
+int			cu_strategy = CU_STRATEGY_V4;
+char	   *cu_namespace = NULL;
+char	   *cu_timestamp_column = NULL;
+
+static const struct config_enum_entry strategy_options[] = {
+	{"v4", CU_STRATEGY_V4, false},
+	{"v5", CU_STRATEGY_V5, false},
+	{"v7", CU_STRATEGY_V7, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry progress_options[] = {
 	{"info", INFO, false},
@@ -45,6 +56,7 @@ static const struct config_enum_entry progress_options[] = {
 };
 
 void		_PG_init(void);
+static void refuse_connector_table(Oid relid);
 
 /* Register the settings */
 void
@@ -79,6 +91,24 @@ _PG_init(void)
 							 "(pg_stat_activity.query always shows the current step).",
 							 &cu_progress_level, INFO, progress_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("connector_uuid.strategy",
+							 "How new UUIDs are made from old integer ids.",
+							 "v4: random-looking, from a keyed permutation (the default; the migration guide's "
+							 "uuid_generate_v4()).  v5: uuid_generate_v5(connector_uuid.namespace, 'table:id'), "
+							 "the same in every database.  v7: time-ordered (connector_uuid.timestamp_column, "
+							 "else the conversion time and the old id order).",
+							 &cu_strategy, CU_STRATEGY_V4, strategy_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("connector_uuid.namespace",
+							   "The namespace UUID of the v5 strategy.",
+							   NULL,
+							   &cu_namespace, "6ba7b811-9dad-11d1-80b4-00c04fd430c8",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("connector_uuid.timestamp_column",
+							   "The column whose time the v7 strategy puts in each existing row's id.",
+							   "Empty: the time of the conversion, with ids ordered as the old integers were.",
+							   &cu_timestamp_column, "",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("connector_uuid");
 #else
@@ -99,6 +129,30 @@ require_extension_script(void)
 				 errhint("Run ALTER EXTENSION connector_uuid UPDATE to migrate, or UPDATE TO '1.0' to roll back.")));
 }
 
+/* The strategy, v5 namespace and v7 column: arguments, else settings */
+static void
+set_strategy(CuOptions *opt, const char *strategy, const char *namespace_uuid,
+			 const char *ts_column)
+{
+	if (strategy == NULL)
+		strategy = cu_strategy == CU_STRATEGY_V5 ? "v5" :
+			cu_strategy == CU_STRATEGY_V7 ? "v7" : "v4";
+	if (strcmp(strategy, "v4") != 0 && strcmp(strategy, "v5") != 0 && strcmp(strategy, "v7") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid id strategy \"%s\"", strategy),
+				 errhint("Use 'v4', 'v5' or 'v7'.")));
+	opt->strategy = pstrdup(strategy);
+	if (namespace_uuid == NULL)
+		namespace_uuid = cu_namespace;
+	/* validates the text as a uuid */
+	(void) DirectFunctionCall1(uuid_in, CStringGetDatum(namespace_uuid));
+	opt->namespace_uuid = pstrdup(namespace_uuid);
+	if (ts_column == NULL && cu_timestamp_column && cu_timestamp_column[0])
+		ts_column = cu_timestamp_column;
+	opt->ts_column = ts_column ? pstrdup(ts_column) : NULL;
+}
+
 /* The options of the connector migration */
 static CuOptions *
 connector_options(bool missing_ok)
@@ -107,7 +161,7 @@ connector_options(bool missing_ok)
 
 	opt->connector = true;
 	opt->missing_ok = missing_ok;
-	opt->strategy = "v4";
+	set_strategy(opt, NULL, NULL, NULL);
 	return opt;
 }
 
@@ -210,17 +264,13 @@ begin_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
 }
 
 /*
- * connector_uuid_plan(direction text DEFAULT NULL)
- *   returns table (step int, relation text, statement text, lock_mode text,
- *                  rows bigint, total_bytes bigint)
- *
- * The statements the next ALTER EXTENSION would run, in order: at 1.0 the
- * upgrade, at 2.0 the downgrade (or the one named: 'upgrade'/'downgrade').
- * Runs the same pre-flight checks, so bad input errors here too.  Takes no
- * lock beyond ACCESS SHARE for reading; changes nothing.
+ * The rows of a plan: for relid with opt, or (relid invalid) for the
+ * connector migration.  direction is 'upgrade', 'downgrade' or NULL: the
+ * next move (by the extension's version for the connector, by the key's
+ * type for any other table).
  */
-Datum
-connector_uuid_plan(PG_FUNCTION_ARGS)
+static Datum
+plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = begin_srf(fcinfo, &tupdesc);
@@ -229,16 +279,14 @@ connector_uuid_plan(PG_FUNCTION_ARGS)
 	CuPlan	   *plan;
 	ListCell   *lc;
 	int			k = 0;
-	Oid			relid;
+	bool		connector = !OidIsValid(relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = cu_safe_search_path();
 
-	if (!PG_ARGISNULL(0))
+	if (d != NULL)
 	{
-		char	   *d = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
 		if (strcmp(d, "upgrade") == 0)
 			direction = CU_TO_UUID;
 		else if (strcmp(d, "downgrade") == 0)
@@ -247,9 +295,16 @@ connector_uuid_plan(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid direction \"%s\"", d),
-					 errhint("Use 'upgrade' or 'downgrade'.")));
+					 errhint("Use 'upgrade' or 'downgrade'.  To plan another table, pass it as a regclass: connector_uuid_plan('orders'::regclass).")));
 	}
+	if (connector)
+		relid = connector_table(false);
 	else
+		refuse_connector_table(relid);
+
+	if (d != NULL)
+		;
+	else if (connector)
 	{
 		char	   *version;
 
@@ -258,9 +313,14 @@ connector_uuid_plan(PG_FUNCTION_ARGS)
 		version = SPI_processed ? cu_spi_getstring(0, 1) : "1.0";
 		direction = strcmp(version, "2.0") == 0 ? CU_TO_INT : CU_TO_UUID;
 	}
+	else
+	{
+		CuTarget   *t = cu_discover(relid);
 
-	relid = connector_table(false);
-	plan = cu_build_plan(relid, direction, connector_options(false));
+		direction = t->pktypid == UUIDOID ? CU_TO_INT : CU_TO_UUID;
+	}
+
+	plan = cu_build_plan(relid, direction, opt);
 
 	foreach(lc, plan->notes)
 	{
@@ -306,6 +366,24 @@ connector_uuid_plan(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	return (Datum) 0;
+}
+
+/*
+ * connector_uuid_plan(direction text DEFAULT NULL)
+ *   returns table (step int, relation text, statement text, lock_mode text,
+ *                  rows bigint, total_bytes bigint)
+ *
+ * The statements the next ALTER EXTENSION would run, in order: at 1.0 the
+ * upgrade, at 2.0 the downgrade (or the one named: 'upgrade'/'downgrade').
+ * Runs the same pre-flight checks, so bad input errors here too.  Takes no
+ * lock beyond ACCESS SHARE for reading; changes nothing.
+ */
+Datum
+connector_uuid_plan(PG_FUNCTION_ARGS)
+{
+	return plan_rows(fcinfo, InvalidOid,
+					 PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+					 connector_options(false));
 }
 
 /*
@@ -362,4 +440,109 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	return (Datum) 0;
+}
+
+/* Refuse to convert the connector tables behind ALTER EXTENSION's back */
+static void
+refuse_connector_table(Oid relid)
+{
+	if (relid == connector_table(true))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is converted by ALTER EXTENSION connector_uuid",
+						cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
+				 errdetail("The extension's version records the state of the connector tables."),
+				 errhint("Run ALTER EXTENSION connector_uuid UPDATE (or UPDATE TO '1.0') instead.")));
+}
+
+/* Options of the general functions, from their arguments */
+static CuOptions *
+table_options(FunctionCallInfo fcinfo, int first)
+{
+	CuOptions  *opt = palloc0(sizeof(CuOptions));
+
+	set_strategy(opt,
+				 PG_ARGISNULL(first) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(first)),
+				 PG_ARGISNULL(first + 2) ? NULL :
+				 DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(first + 2))),
+				 PG_ARGISNULL(first + 3) ? NULL : NameStr(*PG_GETARG_NAME(first + 3)));
+	opt->force_cascade = !PG_ARGISNULL(first + 1) && PG_GETARG_BOOL(first + 1);
+	return opt;
+}
+
+/* Plan and run the conversion of any table */
+static void
+run_table_migration(Oid relid, CuDirection direction, CuOptions *opt)
+{
+	int			nestlevel;
+	CuPlan	   *plan;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = cu_safe_search_path();
+	refuse_connector_table(relid);
+	plan = cu_lock_and_replan(relid, direction, opt);
+	cu_execute_plan(plan);
+	AtEOXact_GUC(true, nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+PG_FUNCTION_INFO_V1(connector_uuid_convert);
+PG_FUNCTION_INFO_V1(connector_uuid_revert);
+PG_FUNCTION_INFO_V1(connector_uuid_plan_table);
+
+/*
+ * connector_uuid_convert(pk_table regclass, strategy text DEFAULT NULL,
+ *                        on_delete_cascade boolean DEFAULT false,
+ *                        namespace uuid DEFAULT NULL,
+ *                        timestamp_column name DEFAULT NULL) returns void
+ *
+ * Converts any table's single-column integer primary key, and every foreign
+ * key referencing it, to uuid.  Same locks as the upgrade: ACCESS EXCLUSIVE
+ * on the table, then on the referencing tables in OID order.  The caller
+ * must own every one of them.
+ */
+Datum
+connector_uuid_convert(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pk_table must not be null")));
+	run_table_migration(PG_GETARG_OID(0), CU_TO_UUID, table_options(fcinfo, 1));
+	PG_RETURN_VOID();
+}
+
+/*
+ * connector_uuid_revert(pk_table regclass) returns void
+ *
+ * The lossless inverse of connector_uuid_convert: the original integers
+ * back, from the id map.  Same locks.
+ */
+Datum
+connector_uuid_revert(PG_FUNCTION_ARGS)
+{
+	CuOptions  *opt = palloc0(sizeof(CuOptions));
+
+	set_strategy(opt, NULL, NULL, NULL);
+	run_table_migration(PG_GETARG_OID(0), CU_TO_INT, opt);
+	PG_RETURN_VOID();
+}
+
+/*
+ * connector_uuid_plan(pk_table regclass, direction text DEFAULT NULL,
+ *                     strategy text DEFAULT NULL, on_delete_cascade boolean DEFAULT false,
+ *                     namespace uuid DEFAULT NULL, timestamp_column name DEFAULT NULL)
+ *   returns table (step, relation, statement, lock_mode, rows, total_bytes)
+ *
+ * What connector_uuid_convert (direction 'upgrade', the default for an
+ * integer key) or connector_uuid_revert ('downgrade', the default for a
+ * uuid key) would run.  Changes nothing.
+ */
+Datum
+connector_uuid_plan_table(PG_FUNCTION_ARGS)
+{
+	return plan_rows(fcinfo, PG_GETARG_OID(0), PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					 table_options(fcinfo, 2));
 }

@@ -180,7 +180,8 @@ write_history(CuPlan *plan, const char *outcome, const char *rows_json,
 	values[0] = CStringGetTextDatum(plan->direction == CU_TO_UUID ? "to uuid" : "to integer");
 	values[1] = CStringGetTextDatum(t ? t->qualname : "");
 	values[2] = CStringGetTextDatum(rows_json);
-	values[3] = CStringGetTextDatum(plan->options->strategy ? plan->options->strategy : "v4");
+	values[3] = CStringGetTextDatum(plan->strategy ? plan->strategy :
+									plan->options->strategy ? plan->options->strategy : "v4");
 	values[4] = TimestampTzGetDatum(started);
 	values[5] = CStringGetTextDatum(outcome);
 	cu_spi_exec_args(psprintf("INSERT INTO %s (direction, table_name, rows_per_table, strategy, "

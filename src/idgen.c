@@ -16,6 +16,9 @@
  * the upgrade) decrypts to a block whose 58 check bits are not all zero,
  * which happens by chance with probability 2^-58.
  *
+ * The v5 strategy needs no code here (uuid-ossp's uuid_generate_v5 of a
+ * namespace and "table:old id"); the v7 strategy's ids are made below.
+ *
  * IDENTIFICATION
  *	  src/idgen.c
  *
@@ -23,7 +26,10 @@
  */
 #include "connector_uuid.h"
 
+#include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "port/pg_bswap.h"
+#include "utils/timestamp.h"
 
 #define CU_KEY_LEN		16
 #define CU_ROUNDS		6		/* half-rounds; three full Feistel rounds */
@@ -153,4 +159,78 @@ cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id)
 		return false;
 	*old_id = (int64) ((a << 62) | b);
 	return true;
+}
+
+/*
+ * A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then
+ * 74 bits laid out as rand_a (12) and rand_b (62); the caller gives those 74
+ * bits as hi10 (top 10) and lo64 (low 64).
+ */
+void
+cu_make_v7(int64 unix_ms, uint64 hi10, uint64 lo64, pg_uuid_t *out)
+{
+	uint64		hi,
+				lo;
+	uint64		rand_a = ((hi10 & 0x3FF) << 2) | (lo64 >> 62);
+
+	hi = ((uint64) unix_ms << 16) | (UINT64CONST(0x7) << 12) | (rand_a & 0xFFF);
+	lo = (UINT64CONST(0x2) << 62) | (lo64 & MASK62);
+	hi = pg_hton64(hi);
+	lo = pg_hton64(lo);
+	memcpy(out->data, &hi, 8);
+	memcpy(out->data + 8, &lo, 8);
+}
+
+/* PostgreSQL timestamps count microseconds from 2000-01-01 */
+static int64
+timestamptz_to_unix_ms(TimestampTz ts)
+{
+	return ts / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+PG_FUNCTION_INFO_V1(connector_uuid_v7);
+PG_FUNCTION_INFO_V1(connector_uuid_generate_v7);
+
+/*
+ * connector_uuid_v7(at timestamptz, old_id bigint) returns uuid
+ *
+ * The v7 id of an existing row: its time, then the old id in the low 64
+ * bits (sign flipped, so ids sort as they did), which keeps ids unique and
+ * ordered by old id among rows of the same millisecond.
+ */
+Datum
+connector_uuid_v7(PG_FUNCTION_ARGS)
+{
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(0);
+	int64		old_id = PG_GETARG_INT64(1);
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	if (TIMESTAMP_NOT_FINITE(at) || at < 0 - (TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for a version 7 UUID"),
+				 errdetail("Version 7 UUIDs hold milliseconds since 1970-01-01.")));
+	cu_make_v7(timestamptz_to_unix_ms(at), 0,
+			   (uint64) old_id ^ (UINT64CONST(1) << 63), result);
+	PG_RETURN_UUID_P(result);
+}
+
+/*
+ * connector_uuid_generate_v7() returns uuid
+ *
+ * A new v7 id: the current time and 74 random bits.  The default of a key
+ * converted with the v7 strategy (PostgreSQL 18 has uuidv7(); 13-17 do not).
+ */
+Datum
+connector_uuid_generate_v7(PG_FUNCTION_ARGS)
+{
+	uint64		rnd[2];
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	if (!pg_strong_random(rnd, sizeof(rnd)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	cu_make_v7(timestamptz_to_unix_ms(GetCurrentTimestamp()), rnd[0], rnd[1], result);
+	PG_RETURN_UUID_P(result);
 }

@@ -180,26 +180,27 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	else
 		nulls[6] = 'n';
 	{
-		Oid			types[7] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID};
+		Oid			types[8] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
 
+		values[7] = CStringGetTextDatum(options->strategy);
 		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, "
 								  "identity = $4, original_default = $5, "
 								  "seq_last_value = GREATEST(seq_last_value, $6), "
-								  "sequence_name = $7 "
+								  "sequence_name = $7, strategy = $8 "
 								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
-						 SPI_OK_UPDATE, 7, types, values, nulls);
+						 SPI_OK_UPDATE, 8, types, values, nulls);
 	}
 
 	/* and the referencing columns' own types */
 	{
 		ListCell   *lc;
 		char	   *ctbl = ext_table("connector_uuid_columns");
-		Oid			types[5] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID};
+		Oid			types[6] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, CHAROID};
 
 		foreach(lc, target->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc);
-			Datum		v[5];
+			Datum		v[6];
 
 			if (fk->atttypid == UUIDOID)
 				continue;
@@ -208,11 +209,12 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 			v[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
 			v[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
 			v[4] = CStringGetTextDatum(cu_type_name(fk->atttypid));
-			cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, column_name, original_type) "
-									  "VALUES ($1, $2, $3, $4, $5) "
+			v[5] = CharGetDatum(fk->orig_del_action);
+			cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, column_name, original_type, on_delete) "
+									  "VALUES ($1, $2, $3, $4, $5, $6) "
 									  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
-									  "DO UPDATE SET original_type = excluded.original_type", ctbl),
-							 SPI_OK_INSERT, 5, types, v, NULL);
+									  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete", ctbl),
+							 SPI_OK_INSERT, 6, types, v, NULL);
 		}
 	}
 	return table_id;

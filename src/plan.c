@@ -137,6 +137,7 @@ add_connector_children(CuTarget *t, CuOptions *opt)
 			fk->attname = "connector_id";
 			fk->atttypid = get_atttype(relid, attnum);
 			fk->upd_action = 'a';
+			fk->orig_del_action = 'c';
 			fk->match_type = 's';
 			fk->validated = false;
 			fk->synthetic = true;
@@ -177,6 +178,126 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 						childq, (long long) n, fk->attname, t->qualname),
 				 errdetail("Values without a parent: %s.", cu_spi_getstring(0, 2)),
 				 errhint("Delete those rows or set them to NULL, then try again.  Nothing was changed.")));
+}
+
+/*
+ * Refuse a converted column that takes part in an exclusion constraint: its
+ * operator class would have to change with the type.
+ */
+static void
+check_exclusion(CuTarget *t)
+{
+	ListCell   *lc;
+	List	   *cols = list_make1(t);
+
+	foreach(lc, t->fkeys)
+		cols = lappend(cols, lfirst(lc));
+	foreach(lc, cols)
+	{
+		Oid			relid;
+		AttrNumber	attnum;
+		Oid			argtypes[2] = {OIDOID, INT2OID};
+		Datum		values[2];
+
+		if (lc == list_head(cols))
+		{
+			relid = t->relid;
+			attnum = t->pkattnum;
+		}
+		else
+		{
+			relid = ((CuForeignKey *) lfirst(lc))->relid;
+			attnum = ((CuForeignKey *) lfirst(lc))->attnum;
+		}
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = Int16GetDatum(attnum);
+		cu_spi_exec_args("SELECT c.conname FROM pg_catalog.pg_constraint c "
+						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'x' "
+						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) ORDER BY 1 LIMIT 1",
+						 SPI_OK_SELECT, 2, argtypes, values, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("exclusion constraint \"%s\" on table \"%s\" uses a column that would be converted",
+							cu_spi_getstring(0, 1),
+							cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
+					 errdetail("Its operators are those of the integer type."),
+					 errhint("Drop the constraint before the conversion and recreate it for uuid afterwards.")));
+	}
+}
+
+/* The v7 strategy's timestamp column must exist and hold a time */
+static void
+check_timestamp_column(CuTarget *t, CuOptions *opt)
+{
+	AttrNumber	attnum;
+	Oid			typid;
+
+	if (strcmp(opt->strategy, "v7") != 0 || opt->ts_column == NULL)
+		return;
+	attnum = get_attnum(t->relid, opt->ts_column);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" does not exist", opt->ts_column, t->qualname),
+				 errhint("Name the column connector_uuid.timestamp_column should take each row's time from.")));
+	typid = get_atttype(t->relid, attnum);
+	if (typid != TIMESTAMPTZOID && typid != TIMESTAMPOID && typid != DATEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table \"%s\" is of type %s, not a time",
+						opt->ts_column, t->qualname, format_type_be(typid)),
+				 errhint("The v7 strategy needs a timestamptz, timestamp or date column.")));
+}
+
+/*
+ * Refuse tables that are published for logical replication: a subscriber
+ * would receive uuids for integer columns.  The detail carries the DDL the
+ * subscriber needs, from the plan itself.
+ */
+static void
+check_publications(CuPlan *plan)
+{
+	List	   *relids = list_make1_oid(plan->target->relid);
+	ListCell   *lc;
+
+	foreach(lc, plan->target->fkeys)
+		relids = lappend_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
+	foreach(lc, relids)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1];
+
+		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
+		cu_spi_exec_args("SELECT p.pubname FROM pg_catalog.pg_publication p "
+						 "WHERE p.puballtables OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r "
+						 "  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) $1) "
+						 "ORDER BY 1 LIMIT 1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		if (SPI_processed > 0)
+		{
+			StringInfoData ddl;
+			ListCell   *lc2;
+			char	   *pubname = cu_spi_getstring(0, 1);
+
+			initStringInfo(&ddl);
+			foreach(lc2, plan->steps)
+			{
+				CuStep	   *step = lfirst(lc2);
+
+				if (step->rewrites || step->kind == CU_STEP_FKEY ||
+					(step->kind == CU_STEP_SQL && strncmp(step->sql, "ALTER TABLE", 11) == 0))
+					appendStringInfo(&ddl, "%s;\n", step->sql);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("table \"%s\" is part of publication \"%s\"",
+							get_rel_name(lfirst_oid(lc)), pubname),
+					 errdetail("Logical replication would send uuid values to a subscriber whose columns are still integer.  "
+							   "A subscriber needs these statements, with the same id map:\n%s", ddl.data),
+					 errhint("Remove the tables from the publication, convert publisher and subscriber, then add them back.")));
+		}
+	}
 }
 
 /* The ADD CONSTRAINT statement that recreates fk against the key column */
@@ -249,9 +370,9 @@ group_by_table(CuTarget *t)
 	return groups;
 }
 
-/* The original type of a referencing column, as recorded at the upgrade */
+/* A recorded attribute (original_type, on_delete) of a referencing column */
 static char *
-child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
+child_original_column(int table_id, CuForeignKey *fk, const char *column)
 {
 	Oid			argtypes[4] = {INT4OID, NAMEOID, NAMEOID, NAMEOID};
 	Datum		values[4];
@@ -260,14 +381,23 @@ child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
-	cu_spi_exec_args(psprintf("SELECT original_type FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+	cu_spi_exec_args(psprintf("SELECT %s::pg_catalog.text FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
 							  "AND schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
 							  "AND column_name OPERATOR(pg_catalog.=) $4",
-							  ext_qual("connector_uuid_columns")),
+							  quote_identifier(column), ext_qual("connector_uuid_columns")),
 					 SPI_OK_SELECT, 4, argtypes, values, NULL);
 	if (SPI_processed == 0)
-		return pstrdup(fallback);
+		return NULL;
 	return cu_spi_getstring(0, 1);
+}
+
+/* The original type of a referencing column, as recorded at the upgrade */
+static char *
+child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
+{
+	char	   *t = child_original_column(table_id, fk, "original_type");
+
+	return t ? t : pstrdup(fallback);
 }
 
 /* The connector's MD5 index: fine as it is, or (re)create it */
@@ -564,23 +694,52 @@ plan_to_uuid(CuPlan *plan)
 	char	   *map = ext_qual("connector_uuid_map");
 	char	   *pk = (char *) quote_identifier(t->pkattname);
 	int			tid = plan->table_id;
+	const char *strategy = plan->options->strategy;
+	char	   *newid;
+	char	   *newdefault;
 
 	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
 				  psprintf("record %s in %s: key, type, default and sequence of %s",
 						   t->qualname, ext_qual("connector_uuid_tables"), pk));
+
+	/*
+	 * v4 ids are derived from the old id by the keyed permutation, so the
+	 * USING expressions need no lookup.  v5 and v7 ids are made here once,
+	 * from the parent row, and looked up from the map by every rewrite.
+	 */
+	if (strcmp(strategy, "v5") == 0)
+		newid = psprintf("%s(%s::pg_catalog.uuid, %s OPERATOR(pg_catalog.||) t.%s::pg_catalog.text)",
+						 cu_qualify(get_namespace_name(ossp), "uuid_generate_v5"),
+						 quote_literal_cstr(plan->options->namespace_uuid),
+						 quote_literal_cstr(psprintf("%s:", t->relname)), pk);
+	else if (strcmp(strategy, "v7") == 0)
+		newid = psprintf("%s(%s, t.%s)", ext_qual("connector_uuid_v7"),
+						 plan->options->ts_column ?
+						 psprintf("COALESCE(t.%s::pg_catalog.timestamptz, pg_catalog.transaction_timestamp())",
+								  quote_identifier(plan->options->ts_column)) :
+						 "pg_catalog.transaction_timestamp()", pk);
+	else
+		newid = psprintf("%s(t.%s, %d)", ext_qual("connector_uuid_to_uuid"), pk, tid);
+	if (strcmp(strategy, "v7") == 0)
+		newdefault = psprintf("%s()", ext_qual("connector_uuid_generate_v7"));
+	else
+		newdefault = psprintf("%s()", cu_qualify(get_namespace_name(ossp), "uuid_generate_v4"));
+
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
 				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
-						 "SELECT %d, true, t.%s, %s(t.%s, %d) FROM %s t "
+						 "SELECT %d, %s, t.%s, %s FROM %s t "
 						 "WHERE NOT EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) %d "
 						 "AND m.old_id OPERATOR(pg_catalog.=) t.%s)",
-						 map, tid, pk, ext_qual("connector_uuid_to_uuid"), pk, tid, t->qualname,
-						 map, tid, pk));
+						 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
+						 pk, newid, t->qualname, map, tid, pk));
+	if (strcmp(strategy, "v4") != 0)
+		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+					  psprintf("load the %s ids of %s from the id map", strategy, t->qualname));
 	plan_drop_views(plan);
 	plan_drop_fkeys(plan);
-	plan_rewrite_key_table(plan, groups, NULL,
-						   psprintf("%s()", cu_qualify(get_namespace_name(ossp), "uuid_generate_v4")));
+	plan_rewrite_key_table(plan, groups, NULL, newdefault);
 	plan_rewrite_children(plan, groups, NULL);
 	plan_add_fkeys(plan);
 	plan_create_views(plan);
@@ -605,7 +764,7 @@ plan_to_int(CuPlan *plan)
 	Datum		values[1];
 
 	values[0] = Int32GetDatum(tid);
-	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name "
+	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy "
 							  "FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed == 1)
@@ -617,6 +776,7 @@ plan_to_int(CuPlan *plan)
 		ident = cu_spi_getstring(0, 3);
 		identity = ident ? ident[0] : '\0';
 		seqname = cu_spi_getstring(0, 4);
+		plan->strategy = cu_spi_getstring(0, 5);
 	}
 	else
 	{
@@ -630,6 +790,20 @@ plan_to_int(CuPlan *plan)
 		}
 	}
 	(void) isnull;
+	/* the general revert puts back the ON DELETE actions convert changed */
+	if (!plan->options->connector)
+	{
+		ListCell   *lc;
+
+		foreach(lc, t->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc);
+			char	   *orig = child_original_column(tid, fk, "on_delete");
+
+			if (orig && orig[0])
+				fk->del_action = orig[0];
+		}
+	}
 
 	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
 				  psprintf("make sure %s has a row in %s", t->qualname, tables));
@@ -681,6 +855,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 
 	plan->direction = direction;
 	plan->options = opt;
+	plan->strategy = opt->strategy;
 
 	if (!OidIsValid(relid))
 	{
@@ -741,6 +916,9 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 
 	foreach(lc, t->fkeys)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
+	check_exclusion(t);
+	if (direction == CU_TO_UUID)
+		check_timestamp_column(t, opt);
 
 	t->views = cu_discover_views(t);
 
@@ -756,5 +934,6 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	}
 	plan_internal(plan, CU_ACT_FINISH, "ROW EXCLUSIVE",
 				  psprintf("append a row to %s", ext_qual("connector_uuid_history")));
+	check_publications(plan);
 	return plan;
 }

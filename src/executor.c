@@ -317,6 +317,9 @@ cu_execute_plan(CuPlan *plan)
 			appendStringInfo(&rows, ": %lld", (long long) n);
 			first_row = false;
 		}
+		else if (INSTR_TIME_GET_DOUBLE(duration) >= 0.1)
+			cu_report_progress("step %d of %d: %s: done in %.3f s", k, nsteps,
+							   step->relname ? step->relname : "-", INSTR_TIME_GET_DOUBLE(duration));
 	}
 
 	cu_idmap_deactivate();

@@ -51,6 +51,7 @@ typedef struct CuMapState
 	uint8		key[16];
 	HTAB	   *old2new;
 	HTAB	   *new2old;
+	uint64		nexceptions;	/* entries in the two tables */
 	MemoryContext cxt;
 } CuMapState;
 
@@ -298,6 +299,7 @@ cu_idmap_activate(int table_id)
 		n = hash_search(state->new2old, new_id, HASH_ENTER, &found);
 		n->old_id = old_id;
 	}
+	state->nexceptions = SPI_processed;
 	active_map = state;
 }
 
@@ -351,7 +353,7 @@ connector_uuid_to_uuid(PG_FUNCTION_ARGS)
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
 	OldToNew   *o;
 
-	o = hash_search(state->old2new, &old_id, HASH_FIND, NULL);
+	o = state->nexceptions ? hash_search(state->old2new, &old_id, HASH_FIND, NULL) : NULL;
 	if (o)
 		*result = o->new_id;
 	else
@@ -375,7 +377,7 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 	NewToOld   *n;
 	int64		old_id;
 
-	n = hash_search(state->new2old, new_id, HASH_FIND, NULL);
+	n = state->nexceptions ? hash_search(state->new2old, new_id, HASH_FIND, NULL) : NULL;
 	if (n)
 		PG_RETURN_INT64(n->old_id);
 	if (cu_underive_uuid(state->key, new_id, &old_id))

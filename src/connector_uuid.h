@@ -72,7 +72,8 @@ typedef struct CuView
 	char	   *nspname;
 	char	   *relname;
 	int			depth;			/* 0 = reads a converted column directly */
-	char	   *create_sql;		/* CREATE VIEW / MATERIALIZED VIEW ... */
+	char	   *drop_sql;		/* DROP ... */
+	char	   *create_sql;		/* CREATE VIEW / MATERIALIZED VIEW / POLICY / TRIGGER */
 	List	   *after_sql;		/* owner, options, grants, comments, indexes */
 } CuView;
 

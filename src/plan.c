@@ -181,8 +181,9 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 }
 
 /*
- * Refuse a converted column that takes part in an exclusion constraint: its
- * operator class would have to change with the type.
+ * Refuse a converted column that takes part in an exclusion constraint (its
+ * operator class would have to change with the type) or in a partition key
+ * (PostgreSQL cannot change that column's type).
  */
 static void
 check_exclusion(CuTarget *t)
@@ -211,6 +212,18 @@ check_exclusion(CuTarget *t)
 		}
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = Int16GetDatum(attnum);
+		cu_spi_exec_args("SELECT 1 FROM pg_catalog.pg_partitioned_table p "
+						 "WHERE p.partrelid OPERATOR(pg_catalog.=) $1 "
+						 "  AND $2 OPERATOR(pg_catalog.=) ANY (p.partattrs::pg_catalog.int2[])",
+						 SPI_OK_SELECT, 2, argtypes, values, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of table \"%s\" is part of the partition key",
+							get_attname(relid, attnum, false),
+							cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
+					 errdetail("PostgreSQL cannot change the type of a partition key column."),
+					 errhint("Partition the table by another column, or convert it by hand.")));
 		cu_spi_exec_args("SELECT c.conname FROM pg_catalog.pg_constraint c "
 						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'x' "
 						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) ORDER BY 1 LIMIT 1",
@@ -530,9 +543,7 @@ plan_drop_views(CuPlan *plan)
 	{
 		CuView	   *v = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, "ACCESS EXCLUSIVE",
-					psprintf("DROP %s %s", v->relkind == RELKIND_MATVIEW ? "MATERIALIZED VIEW" : "VIEW",
-							 cu_qualify(v->nspname, v->relname)));
+		cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, "ACCESS EXCLUSIVE", v->drop_sql);
 	}
 }
 

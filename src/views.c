@@ -3,8 +3,8 @@
  * views.c
  *	  Views, materialized views and rules that read a converted column.
  *
- * ALTER COLUMN ... TYPE refuses while a view or rule uses the column, so
- * the plan drops them (dependents first) and recreates them afterwards from
+ * ALTER COLUMN ... TYPE refuses while a view, rule, policy or trigger uses
+ * the column, so the plan drops them (dependents first) and recreates them afterwards from
  * the definitions saved here: the query (pg_get_viewdef, read under a
  * pg_catalog-only search_path so every name comes back qualified), options,
  * owner, grants, comments, column defaults, triggers, rules, and the indexes
@@ -92,6 +92,7 @@ save_view(CuView *v)
 	if (v->relkind == RELKIND_MATVIEW)
 		appendStringInfoString(&buf, populated ? "\nWITH DATA" : "\nWITH NO DATA");
 	v->create_sql = buf.data;
+	v->drop_sql = psprintf("DROP %s %s", kind, qual);
 
 	/* owner */
 	after = collect_sql(after,
@@ -156,6 +157,90 @@ save_view(CuView *v)
 						"ORDER BY r.rulename",
 						v->relid, qual);
 	v->after_sql = after;
+}
+
+/*
+ * Row-level-security policies and triggers (a WHEN clause, UPDATE OF)
+ * that use a converted column: ALTER COLUMN ... TYPE refuses them too.  They
+ * are dropped before the views and recreated after them, as they were:
+ * definition, roles, enabled state, comments.
+ */
+static List *
+discover_policies_and_triggers(Datum relids, Datum attnums)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, INT2ARRAYOID};
+	Datum		values[2];
+	List	   *result = NIL;
+	uint64		i;
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	values[0] = relids;
+	values[1] = attnums;
+	cu_spi_exec_args("WITH cols(relid, attnum) AS ("
+					 "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))), "
+					 "deps AS ("
+					 "  SELECT DISTINCT d.classid, d.objid FROM cols JOIN pg_catalog.pg_depend d "
+					 "    ON d.refobjid OPERATOR(pg_catalog.=) cols.relid AND d.refobjsubid OPERATOR(pg_catalog.=) cols.attnum "
+					 "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass) "
+					 "SELECT 'P', c.oid, n.nspname, c.relname, "
+					 "  pg_catalog.format('DROP POLICY %I ON %I.%I', p.polname, n.nspname, c.relname), "
+					 "  pg_catalog.format('CREATE POLICY %I ON %I.%I AS %s FOR %s TO %s%s%s', pp.policyname, n.nspname, c.relname, "
+					 "    pp.permissive, pp.cmd, "
+					 "    (SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 'public' THEN 'PUBLIC' "
+					 "                                   ELSE pg_catalog.quote_ident(r) END, ', ') "
+					 "       FROM pg_catalog.unnest(pp.roles) r), "
+					 "    CASE WHEN pp.qual IS NOT NULL THEN ' USING (' OPERATOR(pg_catalog.||) pp.qual OPERATOR(pg_catalog.||) ')' ELSE '' END, "
+					 "    CASE WHEN pp.with_check IS NOT NULL THEN ' WITH CHECK (' OPERATOR(pg_catalog.||) pp.with_check OPERATOR(pg_catalog.||) ')' ELSE '' END), "
+					 "  (SELECT pg_catalog.format('COMMENT ON POLICY %I ON %I.%I IS %L', p.polname, n.nspname, c.relname, ds.description) "
+					 "     FROM pg_catalog.pg_description ds WHERE ds.objoid OPERATOR(pg_catalog.=) p.oid "
+					 "      AND ds.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass), "
+					 "  NULL "
+					 "FROM deps JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) deps.objid "
+					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "JOIN pg_catalog.pg_policies pp ON pp.schemaname OPERATOR(pg_catalog.=) n.nspname "
+					 "  AND pp.tablename OPERATOR(pg_catalog.=) c.relname AND pp.policyname OPERATOR(pg_catalog.=) p.polname "
+					 "WHERE deps.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass "
+					 "UNION ALL "
+					 "SELECT 'T', c.oid, n.nspname, c.relname, "
+					 "  pg_catalog.format('DROP TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname), "
+					 "  pg_catalog.pg_get_triggerdef(t.oid), "
+					 "  (SELECT pg_catalog.format('COMMENT ON TRIGGER %I ON %I.%I IS %L', t.tgname, n.nspname, c.relname, ds.description) "
+					 "     FROM pg_catalog.pg_description ds WHERE ds.objoid OPERATOR(pg_catalog.=) t.oid "
+					 "      AND ds.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass), "
+					 "  CASE t.tgenabled WHEN 'D' THEN pg_catalog.format('ALTER TABLE %I.%I DISABLE TRIGGER %I', n.nspname, c.relname, t.tgname) "
+					 "                   WHEN 'R' THEN pg_catalog.format('ALTER TABLE %I.%I ENABLE REPLICA TRIGGER %I', n.nspname, c.relname, t.tgname) "
+					 "                   WHEN 'A' THEN pg_catalog.format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', n.nspname, c.relname, t.tgname) END "
+					 "FROM deps JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) deps.objid "
+					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "WHERE deps.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+					 "  AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0 "
+					 "ORDER BY 1, 5",
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		CuView	   *v = palloc0(sizeof(CuView));
+		bool		isnull;
+		char	   *s;
+
+		v->relkind = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1)[0];
+		v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
+		v->nspname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		v->relname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
+		v->drop_sql = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 5);
+		v->create_sql = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6);
+		v->depth = 1000;
+		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 7)) != NULL)
+			v->after_sql = lappend(v->after_sql, s);
+		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 8)) != NULL)
+			v->after_sql = lappend(v->after_sql, s);
+		result = lappend(result, v);
+	}
+	return result;
 }
 
 /*
@@ -246,5 +331,5 @@ cu_discover_views(CuTarget *target)
 	}
 	foreach(lc, views)
 		save_view((CuView *) lfirst(lc));
-	return views;
+	return list_concat(discover_policies_and_triggers(values[0], values[1]), views);
 }

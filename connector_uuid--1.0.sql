@@ -23,6 +23,7 @@ CREATE TABLE @extschema@.connector_uuid_tables (
     sequence_name    text,
     seq_last_value   bigint,
     strategy         text NOT NULL DEFAULT 'v4',
+    full_map         boolean NOT NULL DEFAULT true,
     id_key           bytea NOT NULL,
     UNIQUE (schema_name, table_name)
 );
@@ -141,6 +142,12 @@ RETURNS TABLE (step integer, relation text, statement text, lock_mode text,
 AS 'MODULE_PATHNAME', 'connector_uuid_plan_table'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
+-- The uuid an old integer id became (from the map, or derived from the key).
+CREATE FUNCTION @extschema@.connector_uuid_lookup(pk_table regclass, old_id bigint)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'connector_uuid_lookup'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
 -- Version 7 UUIDs: of an existing row (its time and old id), and new ones
 -- (the default of a key converted with the v7 strategy).
 CREATE FUNCTION @extschema@.connector_uuid_v7(at timestamptz, old_id bigint)
@@ -177,5 +184,6 @@ REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_plan(text),
     @extschema@.connector_uuid_convert(regclass, text, boolean, uuid, name),
     @extschema@.connector_uuid_revert(regclass),
+    @extschema@.connector_uuid_lookup(regclass, bigint),
     @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
     @extschema@.connector_uuid_status() FROM PUBLIC;

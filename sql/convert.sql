@@ -147,6 +147,25 @@ FROM big;
 SELECT connector_uuid_revert('big');
 SELECT count(*) AS ids, min(id), max(id), sum(id::bigint) = 500000500000 AS exact FROM big;
 
+-- full_map off: only exceptions are written; lookup derives the rest, and
+-- the revert is as exact
+DELETE FROM connector_uuid_map WHERE table_id = (SELECT table_id FROM connector_uuid_tables WHERE table_name = 'big');
+SET connector_uuid.full_map = off;
+SELECT connector_uuid_convert('big');
+SELECT count(*) AS big_map_rows FROM connector_uuid_map JOIN connector_uuid_tables USING (table_id)
+WHERE table_name = 'big';
+CREATE TABLE big_check AS SELECT i AS old_id, connector_uuid_lookup('big', i) AS new_id
+FROM generate_series(1, 1000000, 997) i;
+SELECT count(*) AS sampled, count(b.id) AS found FROM big_check c LEFT JOIN big b ON b.id = c.new_id;
+INSERT INTO big VALUES (gen_random_uuid());
+SELECT connector_uuid_revert('big');
+SELECT count(*) AS ids, min(id), max(id), sum(id::bigint) FILTER (WHERE id <= 1000000) = 500000500000 AS exact FROM big;
+SELECT count(*) AS big_map_rows FROM connector_uuid_map JOIN connector_uuid_tables USING (table_id)
+WHERE table_name = 'big';
+SELECT connector_uuid_lookup('big', 1000001) IS NOT NULL AS born_at_uuid_found,
+       connector_uuid_lookup('pairs', 1) AS never_converted;
+RESET connector_uuid.full_map;
+
 SELECT direction, table_name, strategy, outcome FROM connector_uuid_history ORDER BY started_at;
 
 DROP EXTENSION connector_uuid;

@@ -166,6 +166,7 @@ extern int	cu_lock_timeout_ms;
 extern int	cu_lock_retries;
 extern bool cu_revalidate_fkeys;
 extern bool cu_allow_renumber;
+extern bool cu_full_map;
 extern int	cu_progress_level;
 extern int	cu_strategy;
 extern char *cu_namespace;

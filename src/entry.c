@@ -36,6 +36,7 @@ int			cu_lock_timeout_ms = 3000;
 int			cu_lock_retries = 5;
 bool		cu_revalidate_fkeys = false;
 bool		cu_allow_renumber = false;
+bool		cu_full_map = true;
 int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
 char	   *cu_namespace = NULL;
@@ -84,6 +85,12 @@ _PG_init(void)
 							 "Without an id map (tables adopted at 2.0, or a restore without the map) the original "
 							 "integers are unknown; with this on, rows get new integers from the sequence.",
 							 &cu_allow_renumber, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.full_map",
+							 "Write every old id and its uuid to connector_uuid_map.",
+							 "Off (v4 only): write only the pairs that cannot be derived from the table's key; "
+							 "connector_uuid_lookup() derives the others.  Saves a pass and the map's size and WAL.",
+							 &cu_full_map, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("connector_uuid.progress",
 							 "Where migration progress is reported.",

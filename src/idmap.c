@@ -27,7 +27,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(connector_uuid_to_uuid);
@@ -181,15 +183,16 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	else
 		nulls[6] = 'n';
 	{
-		Oid			types[8] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
+		Oid			types[9] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID, BOOLOID};
 
 		values[7] = CStringGetTextDatum(options->strategy);
+		values[8] = BoolGetDatum(cu_full_map || strcmp(options->strategy, "v4") != 0);
 		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, "
 								  "identity = $4, original_default = $5, "
 								  "seq_last_value = GREATEST(seq_last_value, $6), "
-								  "sequence_name = $7, strategy = $8 "
+								  "sequence_name = $7, strategy = $8, full_map = $9 "
 								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
-						 SPI_OK_UPDATE, 8, types, values, nulls);
+						 SPI_OK_UPDATE, 9, types, values, nulls);
 	}
 
 	/* and the referencing columns' own types */
@@ -390,4 +393,74 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(new_id)))),
 			 errdetail("A referencing row points at a uuid that no key row has.")));
 	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(connector_uuid_lookup);
+
+/*
+ * connector_uuid_lookup(pk_table regclass, old_id bigint) returns uuid
+ *
+ * The uuid an old integer id of pk_table became: from the id map, else
+ * derived from the table's key (v4).  NULL if the table was never converted
+ * or the id is in no map.  Reads only; for translating ids held outside the
+ * database, and the way to read the map when connector_uuid.full_map is off.
+ */
+Datum
+connector_uuid_lookup(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int64		old_id = PG_GETARG_INT64(1);
+	int			nestlevel;
+	int			table_id;
+	pg_uuid_t  *result = NULL;
+	char	   *relname = get_rel_name(relid);
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		values[2];
+	bool		isnull;
+
+	if (relname == NULL)
+		PG_RETURN_NULL();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = cu_safe_search_path();
+
+	table_id = cu_registry_id(get_namespace_name(get_rel_namespace(relid)), relname);
+	if (table_id != 0)
+	{
+		values[0] = Int32GetDatum(table_id);
+		values[1] = Int64GetDatum(old_id);
+		cu_spi_exec_args(psprintf("SELECT new_id FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+								  "AND old_id OPERATOR(pg_catalog.=) $2",
+								  ext_table("connector_uuid_map")),
+						 SPI_OK_SELECT, 2, argtypes, values, NULL);
+		if (SPI_processed == 1)
+		{
+			result = SPI_palloc(sizeof(pg_uuid_t));
+			*result = *DatumGetUUIDP(cu_spi_getdatum(0, 1, &isnull));
+		}
+		else
+		{
+			cu_spi_exec_args(psprintf("SELECT id_key FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+									  "AND strategy OPERATOR(pg_catalog.=) 'v4'",
+									  ext_table("connector_uuid_tables")),
+							 SPI_OK_SELECT, 1, argtypes, values, NULL);
+			if (SPI_processed == 1)
+			{
+				bytea	   *key = DatumGetByteaPP(cu_spi_getdatum(0, 1, &isnull));
+
+				if (VARSIZE_ANY_EXHDR(key) == 16)
+				{
+					result = SPI_palloc(sizeof(pg_uuid_t));
+					cu_derive_uuid((uint8 *) VARDATA_ANY(key), old_id, result);
+				}
+			}
+		}
+	}
+
+	AtEOXact_GUC(true, nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(result);
 }

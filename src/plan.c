@@ -738,7 +738,8 @@ plan_to_uuid(CuPlan *plan)
 
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
-	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+	if (strcmp(strategy, "v4") != 0 || cu_full_map)
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
 				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
 						 "SELECT %d, %s, t.%s, %s FROM %s t "
 						 "WHERE NOT EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) %d "
@@ -771,11 +772,12 @@ plan_to_int(CuPlan *plan)
 	char		identity = '\0';
 	char	   *seqname = NULL;
 	bool		isnull;
+	bool		full_map = true;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 
 	values[0] = Int32GetDatum(tid);
-	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy "
+	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy, full_map "
 							  "FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed == 1)
@@ -788,6 +790,7 @@ plan_to_int(CuPlan *plan)
 		identity = ident ? ident[0] : '\0';
 		seqname = cu_spi_getstring(0, 4);
 		plan->strategy = cu_spi_getstring(0, 5);
+		full_map = cu_spi_getbool(0, 6, &isnull);
 	}
 	else
 	{
@@ -825,9 +828,12 @@ plan_to_int(CuPlan *plan)
 						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s "
 						 "FROM %s t, (SELECT GREATEST("
 						 "  (SELECT pg_catalog.max(old_id) FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
-						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), 0) AS base) b "
+						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), %s0) AS base) b "
 						 "WHERE %s(t.%s, %d, true) IS NULL",
 						 map, tid, pk, t->qualname, map, tid, tables, tid,
+						 full_map ? "" :
+						 psprintf("(SELECT pg_catalog.max(%s(t2.%s, %d, true)) FROM %s t2), ",
+								  ext_qual("connector_uuid_to_int"), pk, tid, t->qualname),
 						 ext_qual("connector_uuid_to_int"), pk, tid));
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s again, with the new integers", t->qualname));

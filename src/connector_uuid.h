@@ -200,7 +200,7 @@ extern CuPlan *cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *o
 extern void cu_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
 
 /* locking.c */
-extern void cu_lock_relation(Oid relid, LOCKMODE mode);
+extern void cu_lock_relations(List *relids, LOCKMODE mode);
 extern bool cu_lock_held(Oid relid, LOCKMODE mode);
 extern const char *cu_lock_name(LOCKMODE mode);
 

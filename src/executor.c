@@ -342,19 +342,22 @@ cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
 	while (!plan->adopt && plan->state != CU_STATE_MISSING && !locks_held(plan))
 	{
 		ListCell   *lc;
+		List	   *relids = NIL;
 
 		if (++rounds > 10)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the tables referencing \"%s\" keep changing", plan->target->qualname),
 					 errhint("Try again when no schema changes are running.")));
+
 		foreach(lc, plan->steps)
 		{
 			CuStep	   *step = lfirst(lc);
 
 			if (step->kind == CU_STEP_LOCK)
-				cu_lock_relation(step->relid, AccessExclusiveLock);
+				relids = lappend_oid(relids, step->relid);
 		}
+		cu_lock_relations(relids, AccessExclusiveLock);
 		/* locking accepted invalidations: the rebuild sees the catalogs as they are */
 		plan = cu_build_plan(relid, direction, opt);
 	}

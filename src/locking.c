@@ -4,11 +4,12 @@
  *	  Taking the migration's table locks without stalling the application.
  *
  * A plain ALTER TABLE that queues for ACCESS EXCLUSIVE behind one long
- * transaction blocks every query that arrives after it.  So each lock is
- * requested with connector_uuid.lock_timeout, inside a subtransaction; on
- * timeout the subtransaction is rolled back (leaving the lock queue), we
- * sleep with a growing backoff so the queries behind us can run, and try
- * again, up to connector_uuid.lock_retries times.  When we give up, the
+ * transaction blocks every query that arrives after it.  So the locks are
+ * requested with connector_uuid.lock_timeout each, all inside one
+ * subtransaction; on a timeout the subtransaction is rolled back (leaving the
+ * lock queue and releasing the locks already taken), we sleep with a growing
+ * backoff so the queries behind us can run, and try again, up to
+ * connector_uuid.lock_retries times.  When we give up, the
  * error names the table and the processes holding locks on it; the whole
  * ALTER EXTENSION then rolls back, so nothing has changed.
  *
@@ -95,19 +96,31 @@ lock_holders(Oid relid)
 }
 
 /*
- * Lock relid in mode, waiting at most connector_uuid.lock_timeout per
- * attempt, with connector_uuid.lock_retries further attempts.  Caller is
+ * Lock every relation of relids in mode, in list order, waiting at most
+ * connector_uuid.lock_timeout for each, with connector_uuid.lock_retries
+ * further attempts.  All the locks of one attempt are taken inside one
+ * subtransaction: when one of them times out, rolling it back releases the
+ * others too, so we never sit on the parent table's lock while waiting for a
+ * child's (which would stall the application on the parent).  Caller is
  * connected to SPI.
  */
 void
-cu_lock_relation(Oid relid, LOCKMODE mode)
+cu_lock_relations(List *relids, LOCKMODE mode)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile int attempt;
 	volatile long backoff_ms = 100;
+	volatile Oid failed = InvalidOid;
+	ListCell   *lc;
+	bool		all_held = true;
 
-	if (cu_lock_held(relid, mode))
+	foreach(lc, relids)
+	{
+		if (!cu_lock_held(lfirst_oid(lc), mode))
+			all_held = false;
+	}
+	if (all_held)
 		return;
 
 	for (attempt = 0; attempt <= cu_lock_retries; attempt++)
@@ -120,13 +133,19 @@ cu_lock_relation(Oid relid, LOCKMODE mode)
 		PG_TRY();
 		{
 			int			nestlevel = NewGUCNestLevel();
+			ListCell   *lc2;
 
 			(void) set_config_option("lock_timeout",
 									 psprintf("%d", cu_lock_timeout_ms),
 									 PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
-			LockRelationOid(relid, mode);
+			foreach(lc2, relids)
+			{
+				failed = lfirst_oid(lc2);
+				LockRelationOid(failed, mode);
+			}
 			AtEOXact_GUC(true, nestlevel);
+			/* the locks pass to the parent transaction */
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
@@ -152,8 +171,8 @@ cu_lock_relation(Oid relid, LOCKMODE mode)
 			return;
 		if (attempt < cu_lock_retries)
 		{
-			cu_report_progress("waiting for %s lock on table \"%s\" (attempt %d of %d failed after %d ms), retrying in %ld ms",
-							   cu_lock_name(mode), get_rel_name(relid),
+			cu_report_progress("waiting for %s lock on table \"%s\" (attempt %d of %d gave up after %d ms; the locks already taken were released), retrying in %ld ms",
+							   cu_lock_name(mode), get_rel_name(failed),
 							   attempt + 1, cu_lock_retries + 1,
 							   cu_lock_timeout_ms, backoff_ms);
 			pg_usleep(backoff_ms * 1000L);
@@ -165,9 +184,9 @@ cu_lock_relation(Oid relid, LOCKMODE mode)
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 			 errmsg("could not lock table \"%s\" in %s mode",
-					cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					cu_qualify(get_namespace_name(get_rel_namespace(failed)), get_rel_name(failed)),
 					cu_lock_name(mode)),
 			 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-					   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(relid)),
+					   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed)),
 			 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
 }

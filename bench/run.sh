@@ -34,16 +34,8 @@ settings=(shared_buffers=1GB maintenance_work_mem=1GB work_mem=64MB max_wal_size
           checkpoint_timeout=30min wal_level=replica synchronous_commit=on)
 
 if [ "$inside" = no ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        missing=()
-        for p in postgresql-15 postgresql-server-dev-15 make gcc gnuplot-nox; do
-            dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-        done
-        if [ ${#missing[@]} -gt 0 ]; then
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-        fi
-    fi
+    . "$repo/scripts/ensure-packages.sh"
+    ensure_packages postgresql-15 postgresql-server-dev-15 make gcc gnuplot-nox
     make -C "$repo" -s
     make -C "$repo" -s install >/dev/null
     mkdir -p "$out"

@@ -8,18 +8,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 scale=${SCALE:-10000}
 
-if [ "$(id -u)" -eq 0 ]; then
-    pkgs=(postgresql-15 postgresql-server-dev-15 make gcc)
-    missing=()
-    for p in "${pkgs[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing: ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-fi
+. "$repo/scripts/ensure-packages.sh"
+ensure_packages postgresql-15 postgresql-server-dev-15 make gcc
 make -C "$repo" -s
 make -C "$repo" -s install >/dev/null
 

@@ -10,20 +10,12 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/scripts/ensure-packages.sh"
 log=$(mktemp /tmp/connector_uuid-test-log.XXXXXX)
 chmod 644 "$log"
 
 if [ "$(id -u)" -eq 0 ]; then
-    pkgs=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc)
-    missing=()
-    for p in "${pkgs[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing: ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    ensure_packages postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc
     work=$(mktemp -d /tmp/connector_uuid-test.XXXXXX)
     tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
     make -C "$work" -s clean >/dev/null

@@ -121,10 +121,42 @@ cu_fk_action_sql(char action)
 	return NULL;				/* keep compiler quiet */
 }
 
-static bool
-is_integer_type(Oid typid)
+/* smallint, integer or bigint: the key types the engine converts */
+bool
+cu_is_integer_type(Oid typid)
 {
 	return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+}
+
+/*
+ * The state of the connector's MD5 secret index on relid: present, unique,
+ * valid, and on md5(secret::text) WHERE secret IS NOT NULL (for a text
+ * column the cast disappears from the deparsed expression).
+ */
+CuMd5State
+cu_md5_index_state(Oid relid)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(CONNECTOR_MD5_INDEX);
+	cu_spi_exec_args("SELECT i.indisunique, i.indisvalid AND i.indisready, "
+					 "       pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN ('md5((secret)::text)', 'md5(secret)') "
+					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
+					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2",
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return CU_MD5_MISSING;
+	if (!cu_spi_getbool(0, 1, &isnull))
+		return CU_MD5_NOT_UNIQUE;
+	if (!cu_spi_getbool(0, 2, &isnull))
+		return CU_MD5_NOT_VALID;
+	if (!cu_spi_getbool(0, 3, &isnull))
+		return CU_MD5_WRONG_SHAPE;
+	return CU_MD5_OK;
 }
 
 /*
@@ -199,7 +231,7 @@ cu_discover(Oid relid)
 
 		t->default_expr = def ? MemoryContextStrdup(outer, def) : NULL;
 	}
-	if (!is_integer_type(t->pktypid) && t->pktypid != UUIDOID)
+	if (!cu_is_integer_type(t->pktypid) && t->pktypid != UUIDOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("primary key column \"%s\" of table \"%s\" is of type %s",
@@ -302,7 +334,7 @@ cu_table_state(CuTarget *target, List *expected, char **detail)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "%s.%s is %s", target->relname, target->pkattname,
 					 format_type_be(target->pktypid));
-	if (is_integer_type(target->pktypid))
+	if (cu_is_integer_type(target->pktypid))
 		nint++;
 	else
 		nuuid++;
@@ -314,7 +346,7 @@ cu_table_state(CuTarget *target, List *expected, char **detail)
 
 		appendStringInfo(&buf, ", %s.%s is %s", fk->relname, fk->attname,
 						 format_type_be(fk->atttypid));
-		if (is_integer_type(fk->atttypid))
+		if (cu_is_integer_type(fk->atttypid))
 			nint++;
 		else if (fk->atttypid == UUIDOID)
 			nuuid++;

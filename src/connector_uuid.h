@@ -185,6 +185,20 @@ extern Oid	cu_lookup_table(const char *nspname, const char *relname);
 extern CuTableState cu_table_state(CuTarget *target, List *expected, char **detail);
 extern char *cu_type_name(Oid typid);
 extern char *cu_fk_action_sql(char action);
+extern bool cu_is_integer_type(Oid typid);
+
+/* What became of the connector's MD5 secret index */
+typedef enum CuMd5State
+{
+	CU_MD5_MISSING,
+	CU_MD5_NOT_UNIQUE,
+	CU_MD5_NOT_VALID,
+	CU_MD5_WRONG_SHAPE,			/* not md5(secret::text) WHERE secret IS NOT NULL */
+	CU_MD5_OK
+} CuMd5State;
+
+#define CONNECTOR_MD5_INDEX		"uq_mcp_connectors_secret_md5"
+extern CuMd5State cu_md5_index_state(Oid relid);
 
 /* views.c */
 extern List *cu_discover_views(CuTarget *target);

@@ -34,7 +34,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#define CONNECTOR_MD5_INDEX		"uq_mcp_connectors_secret_md5"
 #define ALEMBIC_BEFORE			"facb50928abc"
 #define ALEMBIC_AFTER			"543a0ca15c86"
 
@@ -418,28 +417,11 @@ static void
 plan_md5_index(CuPlan *plan)
 {
 	CuTarget   *t = plan->target;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
-	bool		ok = false;
-	bool		exists = false;
+	CuMd5State state = cu_md5_index_state(t->relid);
+	bool		exists = state != CU_MD5_MISSING;
 	char	   *secret;
 
-	values[0] = ObjectIdGetDatum(t->relid);
-	values[1] = CStringGetTextDatum(CONNECTOR_MD5_INDEX);
-	cu_spi_exec_args("SELECT i.indisunique AND i.indisvalid AND i.indisready "
-					 "       AND pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN "
-					 "           ('md5((secret)::text)', 'md5(secret)') "
-					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
-					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
-					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	if (SPI_processed > 0)
-	{
-		exists = true;
-		ok = cu_spi_getbool(0, 1, &isnull);
-	}
-	if (ok)
+	if (state == CU_MD5_OK)
 		return;
 
 	if (get_attnum(t->relid, "secret") == InvalidAttrNumber)

@@ -64,17 +64,11 @@ column_type(const char *nspname, const char *relname, const char *colname)
 	return get_atttype(relid, attnum);
 }
 
-static bool
-is_int(Oid t)
-{
-	return t == INT2OID || t == INT4OID || t == INT8OID;
-}
-
 static List *
 check_type(List *checks, const char *nsp, const char *rel, const char *col, bool want_uuid)
 {
 	Oid			t = column_type(nsp, rel, col);
-	bool		ok = want_uuid ? t == UUIDOID : is_int(t);
+	bool		ok = want_uuid ? t == UUIDOID : cu_is_integer_type(t);
 	char	   *item = psprintf("%s.%s is %s", rel, col, want_uuid ? "UUID" : "INTEGER");
 
 	return add_check(checks, item, ok,
@@ -156,7 +150,7 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 		Oid			pt = column_type(nsp, "mcp_connectors", "id");
 		Oid			ct = column_type(nsp, child, "connector_id");
 
-		if (!(pt == ct || (is_int(pt) && is_int(ct))))
+		if (!(pt == ct || (cu_is_integer_type(pt) && cu_is_integer_type(ct))))
 			return add_check(checks, item, false,
 							 psprintf("mcp_connectors.id is %s but %s.connector_id is %s",
 									  format_type_be(pt), child, format_type_be(ct)));
@@ -206,31 +200,25 @@ static List *
 check_md5(List *checks, const char *nsp, Oid parent)
 {
 	const char *item = "MD5 secret index exists";
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	bool		isnull;
 
 	if (!OidIsValid(parent))
 		return add_check(checks, item, false, "table mcp_connectors does not exist");
-	values[0] = ObjectIdGetDatum(parent);
-	cu_spi_exec_args("SELECT i.indisunique, i.indisvalid AND i.indisready, "
-					 "       pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN ('md5((secret)::text)', 'md5(secret)') "
-					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
-					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
-					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
-					 "  AND c.relname OPERATOR(pg_catalog.=) 'uq_mcp_connectors_secret_md5'",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed == 0)
-		return add_check(checks, item, false,
-						 psprintf("index uq_mcp_connectors_secret_md5 is missing; fix: CREATE UNIQUE INDEX uq_mcp_connectors_secret_md5 ON %s (md5(secret::text)) WHERE secret IS NOT NULL",
-								  cu_qualify(nsp, "mcp_connectors")));
-	if (!cu_spi_getbool(0, 1, &isnull))
-		return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not unique");
-	if (!cu_spi_getbool(0, 2, &isnull))
-		return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not valid; fix: REINDEX INDEX it");
-	if (!cu_spi_getbool(0, 3, &isnull))
-		return add_check(checks, item, false,
-						 "index uq_mcp_connectors_secret_md5 is not on md5(secret::text) WHERE secret IS NOT NULL");
+	switch (cu_md5_index_state(parent))
+	{
+		case CU_MD5_MISSING:
+			return add_check(checks, item, false,
+							 psprintf("index uq_mcp_connectors_secret_md5 is missing; fix: CREATE UNIQUE INDEX uq_mcp_connectors_secret_md5 ON %s (md5(secret::text)) WHERE secret IS NOT NULL",
+									  cu_qualify(nsp, "mcp_connectors")));
+		case CU_MD5_NOT_UNIQUE:
+			return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not unique");
+		case CU_MD5_NOT_VALID:
+			return add_check(checks, item, false, "index uq_mcp_connectors_secret_md5 is not valid; fix: REINDEX INDEX it");
+		case CU_MD5_WRONG_SHAPE:
+			return add_check(checks, item, false,
+							 "index uq_mcp_connectors_secret_md5 is not on md5(secret::text) WHERE secret IS NOT NULL");
+		case CU_MD5_OK:
+			break;
+	}
 	return add_check(checks, item, true, "unique, valid, on md5(secret::text) WHERE secret IS NOT NULL");
 }
 
@@ -325,7 +313,7 @@ cu_verify(bool thorough)
 									 OidIsValid(t1) ? format_type_be(t1) : "missing",
 									 OidIsValid(t2) ? format_type_be(t2) : "missing");
 		bool		all_uuid = idtype == UUIDOID && t1 == UUIDOID && t2 == UUIDOID;
-		bool		all_int = is_int(idtype) && is_int(t1) && is_int(t2);
+		bool		all_int = cu_is_integer_type(idtype) && cu_is_integer_type(t1) && cu_is_integer_type(t2);
 
 		if ((at2 && all_uuid) || (!at2 && all_int))
 			checks = add_check(checks, item, true, psprintf("version %s: %s", version, types));

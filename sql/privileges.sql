@@ -45,6 +45,28 @@ ALTER EXTENSION connector_uuid UPDATE TO '1.0';
 RESET ROLE;
 SELECT extversion FROM pg_extension WHERE extname = 'connector_uuid';
 
+-- the general functions: granted to a role, still only for tables it owns
+CREATE TABLE not_yours (id serial PRIMARY KEY);
+CREATE TABLE yours (id serial PRIMARY KEY);
+CREATE TABLE yours_child (id serial PRIMARY KEY, yours_id integer REFERENCES yours);
+ALTER TABLE yours OWNER TO regress_cu_app;
+GRANT EXECUTE ON FUNCTION connector_uuid_convert(regclass, text, boolean, uuid, name) TO regress_cu_app;
+GRANT SELECT, INSERT, UPDATE ON connector_uuid_tables, connector_uuid_columns, connector_uuid_map,
+    connector_uuid_history TO regress_cu_app;
+SET ROLE regress_cu_app;
+SELECT connector_uuid_convert('not_yours');
+\echo :LAST_ERROR_SQLSTATE
+-- owning the key table is not enough: yours_child belongs to someone else
+SELECT connector_uuid_convert('yours');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT pg_typeof(id) FROM yours LIMIT 1;
+INSERT INTO yours DEFAULT VALUES;
+SELECT pg_typeof(id) FROM yours;
+DROP TABLE yours_child, yours, not_yours;
+REVOKE ALL ON connector_uuid_tables, connector_uuid_columns, connector_uuid_map,
+    connector_uuid_history FROM regress_cu_app;
+
 -- a superuser who created the extension and was later demoted cannot run it
 CREATE ROLE regress_cu_dba SUPERUSER;
 ALTER EXTENSION connector_uuid UPDATE TO '1.0';

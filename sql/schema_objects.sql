@@ -1,6 +1,6 @@
 -- schema_objects: what real schemas carry around a converted key, converted
 -- and reverted: a partitioned referencing table, row-level-security
--- policies, triggers with WHEN clauses, NOT VALID keys, a shared sequence
+-- policies, triggers with WHEN clauses, rules, NOT VALID keys, a shared sequence
 SET connector_uuid.progress = off;
 CREATE SCHEMA objs;
 SET search_path = objs, public;
@@ -27,6 +27,10 @@ CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.body := 
 CREATE TRIGGER docs_owner_changed BEFORE UPDATE OF owner_id ON docs FOR EACH ROW
     WHEN (NEW.owner_id IS DISTINCT FROM OLD.owner_id) EXECUTE FUNCTION touch();
 ALTER TABLE docs ENABLE ALWAYS TRIGGER docs_owner_changed;
+-- a rule on another table that reads both converted columns
+CREATE RULE docs_touch_parent AS ON UPDATE TO docs
+    DO ALSO UPDATE parent SET name = name WHERE id = NEW.owner_id;
+COMMENT ON RULE docs_touch_parent ON docs IS 'keeps the parent warm';
 -- a sequence shared by two tables
 CREATE SEQUENCE shared_seq;
 CREATE TABLE s1 (id integer PRIMARY KEY DEFAULT nextval('shared_seq'));
@@ -38,7 +42,8 @@ CREATE TABLE snap_docs AS SELECT * FROM docs;
 CREATE TABLE snap_objects AS
     SELECT 'policy' AS kind, policyname::text AS name, permissive || ' ' || cmd || ' ' || roles::text || ' ' || qual AS def
     FROM pg_policies WHERE schemaname = 'objs'
-    UNION ALL SELECT 'trigger', tgname, pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal;
+    UNION ALL SELECT 'trigger', tgname, pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal
+    UNION ALL SELECT 'rule', rulename::text, pg_get_ruledef(oid) FROM pg_rewrite WHERE ev_class = 'docs'::regclass AND rulename <> '_RETURN';
 
 SELECT step, relation, lock_mode, left(statement, 60) AS statement
 FROM connector_uuid_plan('parent'::regclass) ORDER BY step;
@@ -55,6 +60,8 @@ FROM pg_constraint WHERE confrelid = 'parent'::regclass ORDER BY 1, 2;
 SELECT policyname, permissive, cmd, roles, qual FROM pg_policies WHERE schemaname = 'objs';
 SELECT obj_description(oid, 'pg_policy') FROM pg_policy WHERE polname = 'docs_owner';
 SELECT tgname, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal;
+SELECT rulename, pg_get_ruledef(oid), obj_description(oid, 'pg_rewrite') FROM pg_rewrite
+WHERE ev_class = 'docs'::regclass AND rulename <> '_RETURN';
 UPDATE docs SET owner_id = (SELECT id FROM parent WHERE name = 'p3') WHERE id = 1 RETURNING body;
 UPDATE docs SET owner_id = (SELECT id FROM parent WHERE name = 'p2') WHERE id = 1;
 UPDATE docs SET body = 'body 1' WHERE id = 1;
@@ -71,7 +78,9 @@ SELECT count(*) AS objects_differing FROM (
     (SELECT 'policy', policyname::text, permissive || ' ' || cmd || ' ' || roles::text || ' ' || qual
      FROM pg_policies WHERE schemaname = 'objs'
      UNION ALL SELECT 'trigger', tgname, pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger
-     WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal)) d;
+     WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal
+     UNION ALL SELECT 'rule', rulename::text, pg_get_ruledef(oid) FROM pg_rewrite
+     WHERE ev_class = 'docs'::regclass AND rulename <> '_RETURN')) d;
 SELECT conrelid::regclass, conname, convalidated FROM pg_constraint WHERE confrelid = 'parent'::regclass AND conparentid = 0 ORDER BY 1, 2;
 
 -- a sequence shared by two tables keeps serving both

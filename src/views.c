@@ -160,6 +160,38 @@ save_view(CuView *v)
 }
 
 /*
+ * The statements that recreate a rule on a table (v->relid holds the rule's
+ * oid until here; afterwards the table's, as for every other entry).
+ */
+static void
+save_rule(CuView *v)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	cu_spi_exec_args("SELECT pg_catalog.pg_get_ruledef(r.oid), r.ev_class, "
+					 "  (SELECT pg_catalog.format('COMMENT ON RULE %I ON %I.%I IS %L', r.rulename, n.nspname, c.relname, d.description) "
+					 "     FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) r.oid "
+					 "      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass) "
+					 "FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					 "WHERE r.oid OPERATOR(pg_catalog.=) $1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		char	   *comment = cu_spi_getstring(i, 3);
+
+		v->create_sql = cu_spi_getstring(i, 1);
+		v->relid = (Oid) cu_spi_getint64(i, 2, &isnull);
+		if (comment)
+			v->after_sql = lappend(v->after_sql, comment);
+	}
+}
+
+/*
  * Row-level-security policies and triggers (a WHEN clause, UPDATE OF)
  * that use a converted column: ALTER COLUMN ... TYPE refuses them too.  They
  * are dropped before the views and recreated after them, as they were:
@@ -244,10 +276,10 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 }
 
 /*
- * The views that read any converted column, directly or through other
- * views, in the order they must be dropped (deepest first).  Rules on
- * tables that read a converted column are refused: recreating another
- * table's rule is not something to do behind a DBA's back.
+ * Everything in the way of ALTER COLUMN ... TYPE, in the order it must be
+ * dropped: rules on tables, policies and triggers that use a converted
+ * column, then the views that read one, directly or through other views
+ * (deepest first).  The plan recreates them in the reverse order.
  */
 List *
 cu_discover_views(CuTarget *target)
@@ -261,6 +293,7 @@ cu_discover_views(CuTarget *target)
 	int			n = 0;
 	uint64		i;
 	List	   *views = NIL;
+	List	   *rules = NIL;
 	uint64		nviews;
 	SPITupleTable *tuptable;
 
@@ -296,15 +329,16 @@ cu_discover_views(CuTarget *target)
 					 "   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
 					 "  JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid "
 					 "  WHERE r.ev_class OPERATOR(pg_catalog.<>) v.relid AND v.depth OPERATOR(pg_catalog.<) 100) "
-					 "SELECT v.relid, pg_catalog.max(v.depth), c.relkind, n.nspname, c.relname, NULL "
+					 "SELECT v.relid, pg_catalog.max(v.depth), c.relkind, n.nspname, c.relname, NULL, NULL::pg_catalog.oid "
 					 "FROM v JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) v.relid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 					 "GROUP BY v.relid, c.relkind, n.nspname, c.relname "
 					 "UNION ALL "
-					 "SELECT d.ev_class, -1, 'R', n.nspname, c.relname, d.rulename "
+					 "SELECT d.ev_class, -1, 'R', n.nspname, c.relname, d.rulename, d.ruleid "
 					 "FROM direct d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.ev_class "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 					 "WHERE d.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
+					 "  AND d.ev_class OPERATOR(pg_catalog.<>) ALL (SELECT relid FROM v) "
 					 "ORDER BY 2 DESC, 1",
 					 SPI_OK_SELECT, 2, argtypes, values, NULL);
 
@@ -321,15 +355,21 @@ cu_discover_views(CuTarget *target)
 		v->nspname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
 		v->relname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 5);
 		if (v->relkind == 'R')
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("rule \"%s\" on table \"%s\" uses a column that would be converted",
-							SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6),
-							cu_qualify(v->nspname, v->relname)),
-					 errhint("Drop the rule before the conversion and recreate it afterwards.")));
-		views = lappend(views, v);
+		{
+			/* a rule on a table: dropped first, recreated last, like a policy */
+			v->depth = 1000;
+			v->drop_sql = psprintf("DROP RULE %s ON %s",
+								   quote_identifier(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6)),
+								   cu_qualify(v->nspname, v->relname));
+			v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 7, &isnull));
+			rules = lappend(rules, v);
+		}
+		else
+			views = lappend(views, v);
 	}
 	foreach(lc, views)
 		save_view((CuView *) lfirst(lc));
-	return list_concat(discover_policies_and_triggers(values[0], values[1]), views);
+	foreach(lc, rules)
+		save_rule((CuView *) lfirst(lc));
+	return list_concat(list_concat(rules, discover_policies_and_triggers(values[0], values[1])), views);
 }

@@ -193,7 +193,7 @@ if command -v gnuplot >/dev/null; then
         awk -F, -v c="$c" 'NR > 1 && $2 == c { print $1, $3 }' "$csv" > "$plotdata/$c.dat"
     done
     {
-        echo "set terminal png size 900,600"
+        echo "set terminal png size 900,600 noenhanced"
         echo "set output '$out/seconds.png'"
         echo "set title 'connector_uuid: wall seconds against connectors (3 access rows and 1 server each)'"
         echo "set xlabel 'connectors'; set ylabel 'seconds'; set key left top; set grid"

@@ -72,17 +72,21 @@ finish() {
 }
 
 # --- 1. build dependencies ---------------------------------------------------
+# (ensure_packages: apt-get update, then install whichever are missing)
 export DEBIAN_FRONTEND=noninteractive
-echo "== installing build dependencies"
-apt-get update -qq || { echo "apt-get update failed" >&2; status=1; finish; }
-if ! apt-get install -y -qq --no-install-recommends \
-        build-essential dpkg-dev fakeroot debhelper postgresql-server-dev-all \
-        postgresql-15 postgresql-contrib make libipc-run-perl >"$work/apt.log" 2>&1; then
-    tail -20 "$work/apt.log"
-    report build_dependencies FAILED
-    status=1
-    finish
-fi
+echo "== build dependencies"
+. "$repo/scripts/ensure-packages.sh"
+deps=(build-essential dpkg-dev fakeroot debhelper postgresql-server-dev-all
+      postgresql-15 postgresql-contrib make libipc-run-perl)
+ensure_packages "${deps[@]}"
+for p in "${deps[@]}"; do
+    if ! dpkg -s "$p" >/dev/null 2>&1; then
+        echo "could not install $p"
+        report build_dependencies FAILED
+        status=1
+        finish
+    fi
+done
 
 # --- 2. build the package in a copy of the tree ------------------------------
 # a snapshot of the tree (what is on disk now, committed or not, without .git
@@ -98,7 +102,7 @@ build=$work/connector-uuid-$version
 cp -a "$snap" "$build"
 
 # the exact Build-Depends of debian/control (the above covers them on Debian 12)
-apt-get build-dep -y -qq "$build" >>"$work/apt.log" 2>&1 || true
+apt-get build-dep -y -qq "$build" >"$work/apt.log" 2>&1 || true
 
 echo "== dpkg-buildpackage -us -uc -b in $build (log: $work/build.log)"
 if [ "${BUILD_TESTS:-}" = 1 ]; then

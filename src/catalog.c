@@ -314,19 +314,18 @@ cu_discover(Oid relid)
 }
 
 /*
- * The state of the key and every reference to it: integer, uuid, or mixed.
- * expected lists CuForeignKey entries for references that must exist even
- * when their foreign key was dropped (the connector's two child columns).
- * On CU_STATE_MIXED, *detail says which column has which type.
+ * The state of the key and every reference to it (the connector's expected
+ * child columns are among target->fkeys even when their foreign key was
+ * dropped): integer, uuid, or mixed.  *detail says which column has which
+ * type.
  */
 CuTableState
-cu_table_state(CuTarget *target, List *expected, char **detail)
+cu_table_state(CuTarget *target, char **detail)
 {
 	int			nint = 0,
 				nuuid = 0;
 	StringInfoData buf;
 	ListCell   *lc;
-	List	   *all;
 
 	if (target == NULL)
 		return CU_STATE_MISSING;
@@ -339,8 +338,7 @@ cu_table_state(CuTarget *target, List *expected, char **detail)
 	else
 		nuuid++;
 
-	all = list_concat(list_copy(target->fkeys), expected);
-	foreach(lc, all)
+	foreach(lc, target->fkeys)
 	{
 		CuForeignKey *fk = lfirst(lc);
 

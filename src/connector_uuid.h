@@ -104,11 +104,9 @@ typedef struct CuOptions
 {
 	bool		force_cascade;	/* set ON DELETE CASCADE on every FK */
 	bool		connector;		/* the mcp_connectors upgrade: md5, alembic */
-	bool		missing_ok;		/* no table: nothing to do (pg_restore) */
 	const char *strategy;		/* "v4", "v5" or "v7" */
 	const char *namespace_uuid; /* v5: the namespace, as text */
 	const char *ts_column;		/* v7: column giving each row's time, or NULL */
-	List	   *expected_children;	/* of char * "table.column" (connector) */
 } CuOptions;
 
 /* One step of a plan */
@@ -182,7 +180,7 @@ extern char *cu_extension_schema_name(void);
 extern Oid	cu_uuid_ossp_schema(void);
 extern CuTarget *cu_discover(Oid relid);
 extern Oid	cu_lookup_table(const char *nspname, const char *relname);
-extern CuTableState cu_table_state(CuTarget *target, List *expected, char **detail);
+extern CuTableState cu_table_state(CuTarget *target, char **detail);
 extern char *cu_type_name(Oid typid);
 extern char *cu_fk_action_sql(char action);
 extern bool cu_is_integer_type(Oid typid);
@@ -229,7 +227,6 @@ extern int	cu_registry_id(const char *nspname, const char *relname);
 extern int	cu_registry_register(CuTarget *target, CuOptions *options);
 extern void cu_idmap_activate(int table_id);
 extern void cu_idmap_deactivate(void);
-extern int64 cu_idmap_count(int table_id);
 
 /* verify.c */
 extern List *cu_verify(bool thorough);

@@ -162,12 +162,11 @@ set_strategy(CuOptions *opt, const char *strategy, const char *namespace_uuid,
 
 /* The options of the connector migration */
 static CuOptions *
-connector_options(bool missing_ok)
+connector_options(void)
 {
 	CuOptions  *opt = palloc0(sizeof(CuOptions));
 
 	opt->connector = true;
-	opt->missing_ok = missing_ok;
 	set_strategy(opt, NULL, NULL, NULL);
 	return opt;
 }
@@ -207,7 +206,7 @@ run_connector_migration(CuDirection direction, bool missing_ok)
 						   cu_extension_schema_name());
 	else
 	{
-		plan = cu_lock_and_replan(relid, direction, connector_options(missing_ok));
+		plan = cu_lock_and_replan(relid, direction, connector_options());
 		cu_execute_plan(plan);
 	}
 
@@ -390,7 +389,7 @@ connector_uuid_plan(PG_FUNCTION_ARGS)
 {
 	return plan_rows(fcinfo, InvalidOid,
 					 PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
-					 connector_options(false));
+					 connector_options());
 }
 
 /*

@@ -315,21 +315,6 @@ cu_idmap_deactivate(void)
 	active_map = NULL;
 }
 
-/* Number of map rows of table_id; caller is connected to SPI */
-int64
-cu_idmap_count(int table_id)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
-	bool		isnull;
-
-	values[0] = Int32GetDatum(table_id);
-	cu_spi_exec_args(psprintf("SELECT count(*) FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
-							  ext_table("connector_uuid_map")),
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	return cu_spi_getint64(0, 1, &isnull);
-}
-
 static CuMapState *
 require_map(int32 table_id)
 {

@@ -870,7 +870,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		foreach(lc, t->fkeys)
 			((CuForeignKey *) lfirst(lc))->del_action = 'c';
 
-	plan->state = cu_table_state(t, NIL, &detail);
+	plan->state = cu_table_state(t, &detail);
 	if (plan->state == CU_STATE_MIXED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

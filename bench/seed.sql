@@ -5,6 +5,8 @@
 -- parent, and rebuilds every constraint and index by hand.
 \set ON_ERROR_STOP 1
 BEGIN;
+-- the guide's migration enables uuid-ossp itself (already there in the bench)
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
 -- the view reads mcp_connectors.id: it has to go first, as in any real run
 DROP VIEW active_connectors;
 
@@ -22,7 +24,8 @@ FROM mcp_connectors c WHERE a.connector_id = c.id;
 UPDATE mcp_servers s SET new_connector_id = c.new_id
 FROM mcp_connectors c WHERE s.connector_id = c.id;
 
--- Step 4: make the UUID key NOT NULL
+-- Step 4: make the UUID key NOT NULL (the children's columns stay nullable,
+-- as at 1.0: the fixture has access rows and servers with no connector)
 ALTER TABLE mcp_connectors ALTER COLUMN new_id SET NOT NULL;
 
 -- Step 5: drop the old constraints and foreign keys

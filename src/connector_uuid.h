@@ -135,6 +135,9 @@ typedef struct CuStep
 	char	   *sql;			/* the statement (display text for others) */
 	const char *lockmode;		/* lock name, for display */
 	bool		skip_validation;	/* CU_STEP_FKEY: proven valid */
+	bool		row_lock;		/* CU_STEP_LOCK: run sql (which locks rows
+								 * FOR UPDATE) instead of locking the table
+								 * in ACCESS EXCLUSIVE mode */
 	bool		rewrites;		/* rewrites the table: report rows */
 } CuStep;
 
@@ -149,6 +152,8 @@ typedef struct CuPlan
 	List	   *notes;			/* char *: adoption and other messages */
 	bool		adopt;			/* tables already in the target state */
 	const char *strategy;		/* of the ids: the option, or the registry's */
+	Oid			alembic_relid;	/* connector: alembic_version to stamp, or 0 */
+	char	   *alembic_sql;	/* its UPDATE */
 } CuPlan;
 
 /* One row of connector_uuid_verify() */
@@ -210,9 +215,10 @@ extern void cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid,
 extern void cu_execute_plan(CuPlan *plan);
 extern CuPlan *cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt);
 extern void cu_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void cu_progress_done(void);
 
 /* locking.c */
-extern void cu_lock_relations(List *relids, LOCKMODE mode);
+extern void cu_lock_steps(List *steps);
 extern bool cu_lock_held(Oid relid, LOCKMODE mode);
 extern const char *cu_lock_name(LOCKMODE mode);
 

@@ -48,7 +48,37 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+
+/*
+ * What pg_stat_activity.query showed before the first progress report of
+ * this transaction (the ALTER EXTENSION or SELECT statement), in
+ * TopMemoryContext; put back when the migration ends, and by the
+ * transaction callback when it fails, so that an idle session never shows
+ * a migration step.
+ */
+static char *saved_activity = NULL;
+
+/* Put back the activity text of before the migration */
+void
+cu_progress_done(void)
+{
+	if (saved_activity == NULL)
+		return;
+	pgstat_report_activity(STATE_RUNNING, saved_activity);
+	pfree(saved_activity);
+	saved_activity = NULL;
+}
+
+/* At the end of a transaction that reported progress (an error, mostly) */
+static void
+progress_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT)
+		cu_progress_done();
+}
 
 /*
  * Report progress: INFO to the client (unless connector_uuid.progress is
@@ -58,6 +88,7 @@ void
 cu_report_progress(const char *fmt,...)
 {
 	StringInfoData buf;
+	static bool callback_registered = false;
 
 	initStringInfo(&buf);
 	for (;;)
@@ -77,6 +108,15 @@ cu_report_progress(const char *fmt,...)
 		ereport(INFO, (errmsg_internal("connector_uuid: %s", buf.data)));
 	if (cu_progress_level != 0)
 		ereport(LOG, (errhidestmt(true), errmsg_internal("connector_uuid: %s", buf.data)));
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(progress_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (saved_activity == NULL)
+		saved_activity = MemoryContextStrdup(TopMemoryContext,
+											 debug_query_string ? debug_query_string : "");
 	pgstat_report_activity(STATE_RUNNING, psprintf("connector_uuid: %s", buf.data));
 }
 
@@ -195,9 +235,11 @@ write_history(CuPlan *plan, const char *outcome, const char *rows_json,
 /*
  * True if every lock step of plan is already held (after a re-read of the
  * catalogs, a new referencing table may have appeared while we waited).
+ * Row locks cannot be looked up: rowlocked lists the tables whose rows we
+ * have locked.
  */
 static bool
-locks_held(CuPlan *plan)
+locks_held(CuPlan *plan, List *rowlocked)
 {
 	ListCell   *lc;
 
@@ -205,7 +247,9 @@ locks_held(CuPlan *plan)
 	{
 		CuStep	   *step = lfirst(lc);
 
-		if (step->kind == CU_STEP_LOCK &&
+		if (step->kind != CU_STEP_LOCK)
+			continue;
+		if (step->row_lock ? !list_member_oid(rowlocked, step->relid) :
 			!cu_lock_held(step->relid, AccessExclusiveLock))
 			return false;
 	}
@@ -227,7 +271,6 @@ cu_execute_plan(CuPlan *plan)
 	TimestampTz started = GetCurrentTimestamp();
 	StringInfoData rows;
 	bool		first_row = true;
-	const char *saved_activity = debug_query_string;
 
 	foreach(lc, plan->notes)
 		cu_report_progress("%s", (char *) lfirst(lc));
@@ -325,7 +368,7 @@ cu_execute_plan(CuPlan *plan)
 	cu_idmap_deactivate();
 	creating_extension = saved_creating;
 	CurrentExtensionObject = saved_extension;
-	pgstat_report_activity(STATE_RUNNING, saved_activity ? saved_activity : "");
+	cu_progress_done();
 }
 
 /*
@@ -338,11 +381,11 @@ cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
 {
 	CuPlan	   *plan = cu_build_plan(relid, direction, opt);
 	int			rounds = 0;
+	List	   *rowlocked = NIL;
 
-	while (!plan->adopt && plan->state != CU_STATE_MISSING && !locks_held(plan))
+	while (!plan->adopt && plan->state != CU_STATE_MISSING && !locks_held(plan, rowlocked))
 	{
 		ListCell   *lc;
-		List	   *relids = NIL;
 
 		if (++rounds > 10)
 			ereport(ERROR,
@@ -350,14 +393,14 @@ cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
 					 errmsg("the tables referencing \"%s\" keep changing", plan->target->qualname),
 					 errhint("Try again when no schema changes are running.")));
 
+		cu_lock_steps(plan->steps);
 		foreach(lc, plan->steps)
 		{
 			CuStep	   *step = lfirst(lc);
 
-			if (step->kind == CU_STEP_LOCK)
-				relids = lappend_oid(relids, step->relid);
+			if (step->kind == CU_STEP_LOCK && step->row_lock)
+				rowlocked = list_append_unique_oid(rowlocked, step->relid);
 		}
-		cu_lock_relations(relids, AccessExclusiveLock);
 		/* locking accepted invalidations: the rebuild sees the catalogs as they are */
 		plan = cu_build_plan(relid, direction, opt);
 	}

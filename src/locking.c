@@ -15,7 +15,8 @@
  *
  * Lock order (to avoid deadlocks with the application and with a second
  * migration): the primary key table first, then the referencing tables in
- * OID order.  plan.c emits the lock steps in that order.
+ * OID order, then (connector upgrade) the alembic_version row the last step
+ * stamps.  plan.c emits the lock steps in that order.
  *
  * IDENTIFICATION
  *	  src/locking.c
@@ -95,32 +96,43 @@ lock_holders(Oid relid)
 	return s ? s : "none";
 }
 
+/* The table lock a lock step takes */
+static LOCKMODE
+step_mode(CuStep *step)
+{
+	return step->row_lock ? RowExclusiveLock : AccessExclusiveLock;
+}
+
 /*
- * Lock every relation of relids in mode, in list order, waiting at most
+ * Take the locks of the lock steps in steps, in list order, waiting at most
  * connector_uuid.lock_timeout for each, with connector_uuid.lock_retries
- * further attempts.  All the locks of one attempt are taken inside one
+ * further attempts.  A table step locks the table in ACCESS EXCLUSIVE mode;
+ * a row step runs its statement (LOCK TABLE ... IN ROW EXCLUSIVE MODE, then
+ * SELECT ... FOR UPDATE of the rows to be updated).  All the locks of one attempt are taken inside one
  * subtransaction: when one of them times out, rolling it back releases the
  * others too, so we never sit on the parent table's lock while waiting for a
  * child's (which would stall the application on the parent).  Caller is
  * connected to SPI.
  */
 void
-cu_lock_relations(List *relids, LOCKMODE mode)
+cu_lock_steps(List *steps)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile int attempt;
 	volatile long backoff_ms = 100;
-	volatile Oid failed = InvalidOid;
+	CuStep	   *volatile failed = NULL;
+	List	   *locks = NIL;
 	ListCell   *lc;
-	bool		all_held = true;
 
-	foreach(lc, relids)
+	foreach(lc, steps)
 	{
-		if (!cu_lock_held(lfirst_oid(lc), mode))
-			all_held = false;
+		CuStep	   *step = lfirst(lc);
+
+		if (step->kind == CU_STEP_LOCK)
+			locks = lappend(locks, step);
 	}
-	if (all_held)
+	if (locks == NIL)
 		return;
 
 	for (attempt = 0; attempt <= cu_lock_retries; attempt++)
@@ -139,10 +151,15 @@ cu_lock_relations(List *relids, LOCKMODE mode)
 									 psprintf("%d", cu_lock_timeout_ms),
 									 PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
-			foreach(lc2, relids)
+			foreach(lc2, locks)
 			{
-				failed = lfirst_oid(lc2);
-				LockRelationOid(failed, mode);
+				CuStep	   *step = lfirst(lc2);
+
+				failed = step;
+				if (step->row_lock)
+					cu_spi_exec(step->sql, SPI_OK_SELECT);
+				else
+					LockRelationOid(step->relid, step_mode(step));
 			}
 			AtEOXact_GUC(true, nestlevel);
 			/* the locks pass to the parent transaction */
@@ -171,8 +188,10 @@ cu_lock_relations(List *relids, LOCKMODE mode)
 			return;
 		if (attempt < cu_lock_retries)
 		{
-			cu_report_progress("waiting for %s lock on table \"%s\" (attempt %d of %d gave up after %d ms; the locks already taken were released), retrying in %ld ms",
-							   cu_lock_name(mode), get_rel_name(failed),
+			cu_report_progress("waiting for %s on table \"%s\" (attempt %d of %d gave up after %d ms; the locks already taken were released), retrying in %ld ms",
+							   failed->row_lock ? "a row lock" :
+							   psprintf("%s lock", cu_lock_name(step_mode(failed))),
+							   get_rel_name(failed->relid),
 							   attempt + 1, cu_lock_retries + 1,
 							   cu_lock_timeout_ms, backoff_ms);
 			pg_usleep(backoff_ms * 1000L);
@@ -181,12 +200,23 @@ cu_lock_relations(List *relids, LOCKMODE mode)
 		}
 	}
 
-	ereport(ERROR,
-			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-			 errmsg("could not lock table \"%s\" in %s mode",
-					cu_qualify(get_namespace_name(get_rel_namespace(failed)), get_rel_name(failed)),
-					cu_lock_name(mode)),
-			 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-					   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed)),
-			 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+	{
+		char	   *qual = cu_qualify(get_namespace_name(get_rel_namespace(failed->relid)),
+									  get_rel_name(failed->relid));
+
+		if (failed->row_lock)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock the rows of table \"%s\"", qual),
+					 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
+							   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed->relid)),
+					 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not lock table \"%s\" in %s mode", qual,
+						cu_lock_name(step_mode(failed))),
+				 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
+						   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed->relid)),
+				 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+	}
 }

@@ -461,33 +461,46 @@ plan_md5_index(CuPlan *plan)
 						 quote_identifier(CONNECTOR_MD5_INDEX), t->qualname, secret));
 }
 
-/* The connector's alembic_version stamp, if the table is there */
+/*
+ * The connector's alembic_version stamp, if the table is there and holds
+ * the version we move from: remembered in the plan, so that its row lock is
+ * taken with the table locks (see plan_locks) and its UPDATE runs last.
+ */
 static void
-plan_alembic(CuPlan *plan)
+plan_alembic_decide(CuPlan *plan)
 {
 	CuTarget   *t = plan->target;
 	Oid			relid = cu_lookup_table(t->nspname, "alembic_version");
 	const char *from = plan->direction == CU_TO_UUID ? ALEMBIC_BEFORE : ALEMBIC_AFTER;
 	const char *to = plan->direction == CU_TO_UUID ? ALEMBIC_AFTER : ALEMBIC_BEFORE;
 	char	   *qual;
+	char	   *cur;
 
 	if (!OidIsValid(relid))
 		return;
 	qual = cu_qualify(t->nspname, "alembic_version");
 	cu_spi_exec(psprintf("SELECT pg_catalog.string_agg(version_num::pg_catalog.text, ', ') FROM %s", qual),
 				SPI_OK_SELECT);
+	cur = cu_spi_getstring(0, 1);
+	if (cur && strcmp(cur, from) == 0)
 	{
-		char	   *cur = cu_spi_getstring(0, 1);
-
-		if (cur && strcmp(cur, from) == 0)
-			cu_plan_add(plan, CU_STEP_SQL, relid, "alembic_version", "ROW EXCLUSIVE",
-						psprintf("UPDATE %s SET version_num = %s WHERE version_num OPERATOR(pg_catalog.=) %s",
-								 qual, quote_literal_cstr(to), quote_literal_cstr(from)));
-		else
-			plan->notes = lappend(plan->notes,
-								  psprintf("alembic_version holds %s, not %s: left alone",
-										   cur ? cur : "no row", from));
+		plan->alembic_relid = relid;
+		plan->alembic_sql = psprintf("UPDATE %s SET version_num = %s WHERE version_num OPERATOR(pg_catalog.=) %s",
+									 qual, quote_literal_cstr(to), quote_literal_cstr(from));
 	}
+	else
+		plan->notes = lappend(plan->notes,
+							  psprintf("alembic_version holds %s, not %s: left alone",
+									   cur ? cur : "no row", from));
+}
+
+/* The alembic_version UPDATE step (its row is locked with the tables) */
+static void
+plan_alembic(CuPlan *plan)
+{
+	if (OidIsValid(plan->alembic_relid))
+		cu_plan_add(plan, CU_STEP_SQL, plan->alembic_relid, "alembic_version", "ROW EXCLUSIVE",
+					plan->alembic_sql);
 }
 
 /* Lock steps: the key table, then the referencing tables in OID order */
@@ -512,6 +525,22 @@ plan_locks(CuPlan *plan)
 		cu_plan_add(plan, CU_STEP_LOCK, fk->relid, fk->relname, "ACCESS EXCLUSIVE",
 					psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 							 cu_qualify(fk->nspname, fk->relname)));
+	}
+
+	/*
+	 * The alembic_version row is updated at the end, while the tables above
+	 * are locked: a transaction holding that row (an Alembic run) must make
+	 * us give up within the lock budget like any other lock, not make the
+	 * application wait behind us for as long as it lasts.
+	 */
+	if (OidIsValid(plan->alembic_relid))
+	{
+		char	   *qual = cu_qualify(t->nspname, "alembic_version");
+
+		cu_plan_add(plan, CU_STEP_LOCK, plan->alembic_relid, "alembic_version", "ROW EXCLUSIVE",
+					psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE; SELECT 1 FROM %s FOR UPDATE",
+							 qual, qual));
+		last_step(plan)->row_lock = true;
 	}
 }
 
@@ -921,6 +950,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 
 	t->views = cu_discover_views(t);
 
+	if (opt->connector)
+		plan_alembic_decide(plan);
 	plan_locks(plan);
 	if (direction == CU_TO_UUID)
 		plan_to_uuid(plan);

@@ -1,7 +1,12 @@
 # Crashes (kill -9 of the migrating backend, immediate shutdown) at several
-# points of the upgrade and of the downgrade: after restart the database is
-# at exactly the old version, every row and link as before, the checklist
-# passes, and running the migration again succeeds.
+# points of the upgrade and of the downgrade: while it waits before the
+# rewrites, inside a table rewrite, at its last step, and at commit (the
+# commit record written, the backend waiting for a synchronous standby).
+# After the restart the database is at the old version with every row, link,
+# index and constraint as before (or, for the crash after the commit record,
+# at the new version and consistent), the checklist passes, and the
+# migration runs again.  Each crash checks in the server log that the
+# backend really was at the step it was meant to be killed in.
 use strict;
 use warnings;
 
@@ -13,89 +18,216 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', "connector_uuid.progress = log\nrestart_after_crash = on\n");
+# wal_level = replica, as in production (and max_wal_senders > 0, without
+# which no commit waits for a synchronous standby)
+$node->init(allows_streaming => 1);
+# Commits wait for a synchronous standby that never comes, but only in a
+# session that asks for it (synchronous_commit = on): that is how a backend
+# is caught after its commit record is flushed.
+$node->append_conf(
+	'postgresql.conf', q{
+connector_uuid.progress = log
+restart_after_crash = on
+synchronous_standby_names = 'nobody'
+synchronous_commit = local
+});
 $node->start;
 
-# large enough that a table rewrite takes a noticeable time
-load_app($node, 'app', 150000);
+# large enough that each table rewrite takes a noticeable time
+my $scale = 100000;
+load_app($node, 'app', $scale);
 my $fp10 = fingerprint($node, 'app');
+my $access_max = $node->safe_psql('app', 'SELECT max(id) FROM connector_access');
 
-# Hold a lock on one of the extension's tables in an open transaction, so
-# the migration stops at the step that writes it.
-sub blocker
+# The rows of the original 1.0 application (not those born at 2.0 below)
+sub original_rows
 {
-	my ($table) = @_;
-	my ($in, $out) = ("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE;\n", '');
-	my $h = IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('app') ], '<', \$in, '>', \$out, '2>', \$out);
-	# hand psql its input, keeping its stdin open (the transaction with it)
-	$h->pump while length $in;
-	# wait until the lock is granted
-	$node->poll_query_until('app',
-		qq{SELECT count(*) > 0 FROM pg_locks WHERE relation = '$table'::regclass AND granted AND mode = 'AccessExclusiveLock'})
-	  or die "blocker did not get its lock";
-	return $h;
+	return $node->safe_psql(
+		'app', qq{
+		SELECT concat_ws(' ',
+		  (SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM mcp_connectors t WHERE id <= $scale),
+		  (SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM connector_access t WHERE id <= $access_max),
+		  (SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM mcp_servers t WHERE name NOT LIKE 'born %'))});
 }
-
-# Run $sql in the background, wait for a backend to reach $like, crash it
-# (kill -9, or an immediate shutdown), restart, and check nothing changed.
-sub crash_at
-{
-	my (%a) = @_;
-	my $blocker = $a{block} ? blocker($a{block}) : undef;
-	my ($h) = start_migration($node, 'app', $a{sql});
-	my $pid = wait_for_step($node, 'app', $a{like});
-	if ($a{how} eq 'immediate')
-	{
-		$node->stop('immediate');
-		$h->finish;
-		$blocker->kill_kill if $blocker;
-		$node->start;
-	}
-	else
-	{
-		kill 'KILL', $pid;
-		$h->finish;
-		$blocker->kill_kill if $blocker;
-		$node->poll_query_until('app', 'SELECT true') or die "server did not come back";
-	}
-	is(version_of($node, 'app'), $a{version}, "$a{name}: still at $a{version}");
-	is(fingerprint($node, 'app'), $a{fp}, "$a{name}: every row, link, index and constraint as before");
-	verify_ok($node, 'app', $a{name});
-	return;
-}
+my $orig10 = original_rows();
 
 my $up = 'ALTER EXTENSION connector_uuid UPDATE';
 my $down = q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'};
 
-# the upgrade
-crash_at(name => 'upgrade killed before the rewrite', sql => $up, block => 'connector_uuid_map',
-	like => 'connector_uuid: step 2 of%', how => 'kill', version => '1.0', fp => $fp10);
-crash_at(name => 'upgrade killed inside a rewrite', sql => $up,
-	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE uuid%', how => 'kill',
-	version => '1.0', fp => $fp10);
-crash_at(name => 'upgrade stopped (immediate) inside a rewrite', sql => $up,
-	like => 'connector_uuid: step % mcp_servers: ALTER TABLE % TYPE uuid%', how => 'immediate',
-	version => '1.0', fp => $fp10);
-crash_at(name => 'upgrade killed at commit', sql => $up, block => 'connector_uuid_history',
-	like => 'connector_uuid: step % append a row%', how => 'kill', version => '1.0', fp => $fp10);
+# Run @sql in the background (optionally blocked by a session holding an
+# ACCESS EXCLUSIVE lock on $a{block}), wait until its backend's query is
+# LIKE $a{like} (and waits on $a{event}), crash it as $a{how} says, and
+# check where it was and that nothing changed.
+sub crash_at
+{
+	my (%a) = @_;
+	my $w = start_watched($node, 'app', %a);
+	my ($run, $pid, $offset) = @$w{qw(run pid offset)};
+	crash_restart($node, $pid, $a{how});
+	finish_sql($run);
+	close_watcher($w->{watcher});
+	abandon_lock($w->{blocker}) if $w->{blocker};
 
-$node->safe_psql('app', $up);
-verify_ok($node, 'app', 'the upgrade run again after the crashes');
+	like($run->{err}, qr/server closed the connection unexpectedly|terminating connection/,
+		"$a{name}: the client lost its connection");
+	my $steps = progress_of($node, $pid, $offset);
+	like($steps->[-1] // 'none', $a{last_step},
+		"$a{name}: the backend was in the intended step when it died");
+	unlike(join("\n", @$steps), $a{not_done}, "$a{name}: and had not finished it")
+	  if $a{not_done};
+	is(version_of($node, 'app'), $a{version}, "$a{name}: at $a{version} after the restart");
+	is(fingerprint($node, 'app'), $a{fp}, "$a{name}: every row, link, index and constraint as before")
+	  if $a{fp};
+	verify_ok($node, 'app', $a{name});
+	return;
+}
+
+# --- the upgrade ---------------------------------------------------------
+
+crash_at(
+	name => 'upgrade killed while waiting before the rewrites',
+	sql => [$up],
+	block => 'connector_uuid_map',
+	like => 'connector_uuid: step 2 of %',
+	event => 'relation',
+	how => 'kill',
+	last_step => qr/^step 2 of 16: mcp_connectors: load the id map/,
+	version => '1.0',
+	fp => $fp10);
+
+crash_at(
+	name => 'upgrade stopped (immediate) inside the rewrite of mcp_connectors',
+	sql => [$up],
+	like => 'connector_uuid: step % mcp_connectors: ALTER TABLE % TYPE uuid%',
+	how => 'immediate',
+	last_step => qr/^step 7 of 16: mcp_connectors: ALTER TABLE .* TYPE uuid/,
+	not_done => qr/mcp_connectors: rewrote/,
+	version => '1.0',
+	fp => $fp10);
+
+crash_at(
+	name => 'upgrade killed inside the rewrite of connector_access',
+	sql => [$up],
+	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE uuid%',
+	how => 'kill',
+	last_step => qr/^step 8 of 16: connector_access: ALTER TABLE .* TYPE uuid/,
+	not_done => qr/connector_access: rewrote/,
+	version => '1.0',
+	fp => $fp10);
+
+crash_at(
+	name => 'upgrade killed at its last step, before commit',
+	sql => [$up],
+	block => 'connector_uuid_history',
+	like => 'connector_uuid: step 16 of 16: % append a row%',
+	event => 'relation',
+	how => 'kill',
+	last_step => qr/^step 16 of 16: mcp_connectors: append a row/,
+	version => '1.0',
+	fp => $fp10);
+
+# after the commit record is flushed: the upgrade has happened
+crash_at(
+	name => 'upgrade killed at commit, after the commit record',
+	sql => [ 'SET synchronous_commit = on', $up ],
+	like => $up,
+	event => 'SyncRep',
+	how => 'kill',
+	last_step => qr/^step 16 of 16: mcp_connectors: append a row/,
+	version => '2.0');
+is(column_types($node, 'app'),
+	'connector_access.connector_id uuid, mcp_connectors.id uuid, mcp_servers.connector_id uuid',
+	'the committed upgrade survived the crash: uuid columns');
+is( $node->safe_psql(
+		'app', q{SELECT count(*) = (SELECT count(*) FROM mcp_connectors)
+		         FROM mcp_connectors c JOIN connector_uuid_map m ON m.new_id = c.id}),
+	't', 'and every connector has its uuid in the id map');
+is($node->safe_psql('app', q{SELECT string_agg(direction || ' ' || outcome, ',') FROM connector_uuid_history}),
+	'to uuid converted', 'and one history row: only the committed run left one');
+
+# connectors, grants and servers born at 2.0 give the downgrade more to do
+$node->safe_psql(
+	'app', q{
+	INSERT INTO mcp_connectors (name, url) SELECT 'born ' || i, 'https://born' || i || '.example.com'
+	FROM generate_series(1, 40) i;
+	INSERT INTO connector_access (connector_id, user_id)
+	SELECT c.id, md5('user1')::uuid FROM mcp_connectors c WHERE c.name LIKE 'born %';
+	INSERT INTO mcp_servers (id, connector_id, name)
+	SELECT gen_random_uuid(), c.id, 'born server ' || c.name FROM mcp_connectors c WHERE c.name LIKE 'born %';
+	CHECKPOINT;});
 my $fp20 = fingerprint($node, 'app');
 
-# the downgrade
-crash_at(name => 'downgrade killed before the rewrite', sql => $down, block => 'connector_uuid_map',
-	like => 'connector_uuid: step 2 of%', how => 'kill', version => '2.0', fp => $fp20);
-crash_at(name => 'downgrade killed inside a rewrite', sql => $down,
-	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE integer%', how => 'kill',
-	version => '2.0', fp => $fp20);
-crash_at(name => 'downgrade stopped (immediate) at commit', sql => $down, block => 'connector_uuid_history',
-	like => 'connector_uuid: step % append a row%', how => 'immediate', version => '2.0', fp => $fp20);
+# --- the downgrade -------------------------------------------------------
 
+crash_at(
+	name => 'downgrade killed while waiting before the rewrites',
+	sql => [$down],
+	block => 'connector_uuid_map',
+	like => 'connector_uuid: step 2 of %',
+	event => 'relation',
+	how => 'kill',
+	last_step => qr/^step 2 of 18: mcp_connectors: load the id map/,
+	version => '2.0',
+	fp => $fp20);
+
+crash_at(
+	name => 'downgrade killed inside the rewrite of connector_access',
+	sql => [$down],
+	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE integer%',
+	how => 'kill',
+	last_step => qr/^step 9 of 18: connector_access: ALTER TABLE .* TYPE integer/,
+	not_done => qr/connector_access: rewrote/,
+	version => '2.0',
+	fp => $fp20);
+
+crash_at(
+	name => 'downgrade stopped (immediate) inside the rewrite of mcp_servers',
+	sql => [$down],
+	like => 'connector_uuid: step % mcp_servers: ALTER TABLE % TYPE integer%',
+	how => 'immediate',
+	last_step => qr/^step 10 of 18: mcp_servers: ALTER TABLE .* TYPE integer/,
+	not_done => qr/mcp_servers: rewrote/,
+	version => '2.0',
+	fp => $fp20);
+
+crash_at(
+	name => 'downgrade stopped (immediate) at its last step, before commit',
+	sql => [$down],
+	block => 'connector_uuid_history',
+	like => 'connector_uuid: step 18 of 18: % append a row%',
+	event => 'relation',
+	how => 'immediate',
+	last_step => qr/^step 18 of 18: mcp_connectors: append a row/,
+	version => '2.0',
+	fp => $fp20);
+
+crash_at(
+	name => 'downgrade killed at commit, after the commit record',
+	sql => [ 'SET synchronous_commit = on', $down ],
+	like => $down,
+	event => 'SyncRep',
+	how => 'kill',
+	last_step => qr/^step 18 of 18: mcp_connectors: append a row/,
+	version => '1.0');
+is(original_rows(), $orig10, 'the committed downgrade: every original row has its original integer id back');
+is( $node->safe_psql(
+		'app', qq{SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || bool_and(id > $scale)
+		          FROM mcp_connectors WHERE name LIKE 'born %'}),
+	'40 40 true', 'the connectors born at 2.0 got new integers past the old ones');
+is( $node->safe_psql(
+		'app', q{SELECT count(*) FROM connector_access a JOIN mcp_connectors c ON c.id = a.connector_id
+		         WHERE c.name LIKE 'born %'}),
+	'40', 'and their grants followed them');
+my $fp10b = fingerprint($node, 'app');
+
+# the migrations run again after all that, and round-trip exactly
+$node->safe_psql('app', $up);
+is(fingerprint($node, 'app'), $fp20, 'upgrade again: every connector gets the uuid it had at 2.0');
+verify_ok($node, 'app', 'upgraded again');
 $node->safe_psql('app', $down);
-is(fingerprint($node, 'app'), $fp10, 'the downgrade run again: the original integer ids, exactly');
-verify_ok($node, 'app', 'the downgrade run again after the crashes');
+is(fingerprint($node, 'app'), $fp10b, 'downgrade again: the same integers');
+is(original_rows(), $orig10, 'the original rows as they were loaded');
+verify_ok($node, 'app', 'downgraded again');
 
 $node->stop;
 done_testing();

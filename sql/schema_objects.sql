@@ -95,6 +95,19 @@ CREATE TABLE pp (id integer PRIMARY KEY, k integer) PARTITION BY RANGE (id);
 CREATE TABLE pp1 PARTITION OF pp FOR VALUES FROM (0) TO (1000);
 SELECT connector_uuid_convert('pp');
 \echo :LAST_ERROR_SQLSTATE
+-- so is a referencing table partitioned by its foreign key column, and
+-- nothing changes (the key and the other referencing table stay integer)
+CREATE TABLE pk (id integer PRIMARY KEY);
+INSERT INTO pk SELECT generate_series(1, 5);
+CREATE TABLE pk_ok (pk_id integer REFERENCES pk);
+CREATE TABLE pk_parts (pk_id integer REFERENCES pk, n integer) PARTITION BY LIST (pk_id);
+CREATE TABLE pk_parts_1 PARTITION OF pk_parts FOR VALUES IN (1, 2, 3);
+INSERT INTO pk_ok VALUES (4); INSERT INTO pk_parts VALUES (1, 1);
+SELECT connector_uuid_convert('pk');
+\echo :LAST_ERROR_SQLSTATE
+SELECT attrelid::regclass, format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid IN ('pk'::regclass, 'pk_ok'::regclass, 'pk_parts'::regclass) AND attnum = 1 ORDER BY 1;
+SELECT count(*) AS pk_registered FROM connector_uuid_tables WHERE table_name = 'pk';
 
 DROP EXTENSION connector_uuid;
 DROP SCHEMA objs CASCADE;

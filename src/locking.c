@@ -122,7 +122,7 @@ cu_lock_steps(List *steps)
 	volatile int attempt;
 	volatile long backoff_ms = 100;
 	CuStep	   *volatile failed = NULL;
-	List	   *locks = NIL;
+	List	   *volatile locks = NIL;
 	ListCell   *lc;
 
 	foreach(lc, steps)

@@ -222,7 +222,9 @@ check_exclusion(CuTarget *t)
 							get_attname(relid, attnum, false),
 							cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
 					 errdetail("PostgreSQL cannot change the type of a partition key column, and integer partition bounds have no uuid equivalent."),
-					 errhint("Repartition the table by hand (for example by hash of a uuid column), then convert it.")));
+					 relid == t->relid ?
+					 errhint("A partitioned key table cannot be converted in place: build a new table partitioned by a uuid key and copy the rows into it, or convert the table before partitioning it.") :
+					 errhint("Repartition \"%s\" by another column, then convert.", get_rel_name(relid))));
 		cu_spi_exec_args("SELECT c.conname FROM pg_catalog.pg_constraint c "
 						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'x' "
 						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) ORDER BY 1 LIMIT 1",

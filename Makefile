@@ -5,6 +5,7 @@ OBJS = \
 	src/entry.o \
 	src/catalog.o \
 	src/plan.o \
+	src/probe.o \
 	src/executor.o \
 	src/locking.o \
 	src/idgen.o \

@@ -109,6 +109,53 @@ SELECT attrelid::regclass, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid IN ('pk'::regclass, 'pk_ok'::regclass, 'pk_parts'::regclass) AND attnum = 1 ORDER BY 1;
 SELECT count(*) AS pk_registered FROM connector_uuid_tables WHERE table_name = 'pk';
 
+-- expressions that do not work with the new type are found on an empty
+-- copy of each table before anything changes: a check constraint, an index
+-- expression, a partial index predicate, a generated column, statistics,
+-- on the key or on a referencing column
+CREATE TABLE ex (id integer PRIMARY KEY, v text);
+INSERT INTO ex SELECT g, 'v' || g FROM generate_series(1, 5) g;
+CREATE TABLE ex_ref (ex_id integer REFERENCES ex);
+INSERT INTO ex_ref VALUES (1), (2);
+ALTER TABLE ex ADD CONSTRAINT ex_positive CHECK (id > 0);
+SELECT connector_uuid_convert('ex');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ex DROP CONSTRAINT ex_positive;
+CREATE INDEX ex_bucket ON ex ((id % 10));
+SELECT connector_uuid_convert('ex');
+DROP INDEX ex_bucket;
+CREATE INDEX ex_recent ON ex (v) WHERE id > 3;
+SELECT connector_uuid_convert('ex');
+DROP INDEX ex_recent;
+ALTER TABLE ex ADD COLUMN label text GENERATED ALWAYS AS ('#' || id::text) STORED;
+SELECT connector_uuid_convert('ex');
+ALTER TABLE ex DROP COLUMN label;
+CREATE STATISTICS ex_stats ON v, (id + 1) FROM ex;
+SELECT connector_uuid_convert('ex');
+DROP STATISTICS ex_stats;
+ALTER TABLE ex_ref ADD CONSTRAINT ex_ref_not_seven CHECK (ex_id <> 7);
+SELECT connector_uuid_convert('ex');
+ALTER TABLE ex_ref DROP CONSTRAINT ex_ref_not_seven;
+-- nothing changed by those attempts, and the dry run left no table behind
+SELECT attrelid::regclass, format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid IN ('ex'::regclass, 'ex_ref'::regclass) AND attnum = 1 ORDER BY 1;
+SELECT count(*) AS ex_registered FROM connector_uuid_tables WHERE table_name = 'ex';
+SELECT count(*) AS probes_left FROM pg_class WHERE relname = 'connector_uuid_probe';
+-- expressions that do work with uuid are kept, through convert and revert
+ALTER TABLE ex ADD CONSTRAINT ex_present CHECK (id IS NOT NULL);
+CREATE INDEX ex_named ON ex (id) WHERE v IS NOT NULL;
+SELECT connector_uuid_convert('ex');
+-- a check added at uuid time that integers cannot satisfy blocks the revert
+ALTER TABLE ex_ref ADD CONSTRAINT ex_ref_not_nil CHECK (ex_id <> '00000000-0000-0000-0000-000000000000'::uuid);
+SELECT connector_uuid_revert('ex');
+\echo :LAST_ERROR_SQLSTATE
+SELECT format_type(atttypid, atttypmod) AS still FROM pg_attribute WHERE attrelid = 'ex_ref'::regclass AND attnum = 1;
+ALTER TABLE ex_ref DROP CONSTRAINT ex_ref_not_nil;
+SELECT connector_uuid_revert('ex');
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ex_present';
+SELECT pg_get_indexdef('ex_named'::regclass);
+SELECT e.id, r.ex_id FROM ex e JOIN ex_ref r ON r.ex_id = e.id ORDER BY 1;
+
 DROP EXTENSION connector_uuid;
 DROP SCHEMA objs CASCADE;
 DROP ROLE regress_cu_docs;

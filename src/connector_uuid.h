@@ -156,6 +156,14 @@ typedef struct CuPlan
 	char	   *alembic_sql;	/* its UPDATE */
 } CuPlan;
 
+/* A column whose type a conversion changes, for the dry run (probe.c) */
+typedef struct CuProbeColumn
+{
+	Oid			relid;
+	char	   *attname;
+	char	   *newtype;		/* SQL type name */
+} CuProbeColumn;
+
 /* One row of connector_uuid_verify() */
 typedef struct CuCheck
 {
@@ -233,6 +241,9 @@ extern int	cu_registry_id(const char *nspname, const char *relname);
 extern int	cu_registry_register(CuTarget *target, CuOptions *options);
 extern void cu_idmap_activate(int table_id);
 extern void cu_idmap_deactivate(void);
+
+/* probe.c */
+extern void cu_probe_type_change(List *columns);
 
 /* verify.c */
 extern List *cu_verify(bool thorough);

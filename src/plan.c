@@ -6,7 +6,8 @@
  *	  takes.  connector_uuid_plan() prints this list; executor.c runs it.
  *
  * Building a plan also runs every pre-flight check (state of the tables,
- * privileges, orphaned references, duplicate secrets), so bad input is
+ * privileges, orphaned references, duplicate secrets, a dry run of the type
+ * changes on empty copies of the tables), so bad input is
  * refused before the first statement runs, and a DBA sees the same error
  * from connector_uuid_plan() that the upgrade would give.
  *
@@ -412,6 +413,57 @@ child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 	char	   *t = child_original_column(table_id, fk, "original_type");
 
 	return t ? t : pstrdup(fallback);
+}
+
+/*
+ * Dry-run the type changes on empty copies of the tables (probe.c), so that
+ * an expression the new type breaks is refused before anything changes.
+ */
+static void
+check_expressions(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	List	   *cols = NIL;
+	ListCell   *lc;
+	char	   *keytype = "pg_catalog.uuid";
+	CuProbeColumn *col;
+
+	if (plan->direction == CU_TO_INT)
+	{
+		keytype = NULL;
+		if (plan->table_id != 0)
+		{
+			Oid			argtypes[1] = {INT4OID};
+			Datum		values[1];
+
+			values[0] = Int32GetDatum(plan->table_id);
+			cu_spi_exec_args(psprintf("SELECT original_type FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
+									  ext_qual("connector_uuid_tables")),
+							 SPI_OK_SELECT, 1, argtypes, values, NULL);
+			if (SPI_processed == 1)
+				keytype = cu_spi_getstring(0, 1);
+		}
+		if (keytype == NULL)
+			keytype = "integer";
+	}
+
+	col = palloc0(sizeof(CuProbeColumn));
+	col->relid = t->relid;
+	col->attname = t->pkattname;
+	col->newtype = keytype;
+	cols = lappend(cols, col);
+	foreach(lc, t->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		col = palloc0(sizeof(CuProbeColumn));
+		col->relid = fk->relid;
+		col->attname = fk->attname;
+		col->newtype = plan->direction == CU_TO_INT ?
+			child_original_type(plan->table_id, fk, keytype) : keytype;
+		cols = lappend(cols, col);
+	}
+	cu_probe_type_change(cols);
 }
 
 /* The connector's MD5 index: fine as it is, or (re)create it */
@@ -947,6 +999,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	foreach(lc, t->fkeys)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
 	check_exclusion(t);
+	check_expressions(plan);
 	if (direction == CU_TO_UUID)
 		check_timestamp_column(t, opt);
 

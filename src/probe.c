@@ -1,0 +1,220 @@
+/*-------------------------------------------------------------------------
+ *
+ * probe.c
+ *	  A dry run of the column type changes on empty copies of the tables.
+ *
+ * ALTER COLUMN ... TYPE re-checks every expression that uses the column: a
+ * CHECK constraint (id > 0), an index expression or predicate (id % 10,
+ * WHERE id > 100), a generated column, a statistics object.  Many of them
+ * have no meaning for the new type (there is no uuid > integer), and
+ * PostgreSQL finds out only after it has rewritten the table.  So before
+ * anything changes we make an empty temporary copy of each table with
+ * CREATE TABLE ... (LIKE ... INCLUDING ALL), change the column types there
+ * (no rows, so no rewrite), and roll the copy back.  If that fails, the
+ * conversion is refused up front with the expressions that use the column.
+ *
+ * Views, rules, policies and triggers are not probed here: views.c drops
+ * and recreates them around the rewrites.  If the copy itself cannot be
+ * made (no TEMP privilege, a read-only transaction), the probe is skipped:
+ * the conversion then still fails safely, only later.
+ *
+ * IDENTIFICATION
+ *	  src/probe.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "connector_uuid.h"
+
+#include "access/xact.h"
+#include "access/htup_details.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "nodes/value.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+
+/* The objects whose definitions use columns attnames of relid, as text */
+static char *
+users_of_columns(Oid relid, List *attnames)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
+	Datum		values[2];
+	Datum	   *names = palloc(sizeof(Datum) * list_length(attnames));
+	ListCell   *lc;
+	int			n = 0;
+	char	   *s;
+
+	foreach(lc, attnames)
+		names[n++] = CStringGetTextDatum(lfirst(lc));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	cu_spi_exec_args("SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), '; ') "
+					 "FROM pg_catalog.pg_depend d "
+					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid "
+					 "  AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid "
+					 "WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "  AND d.refobjid OPERATOR(pg_catalog.=) $1 "
+					 "  AND a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2) "
+					 "  AND (   (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass "
+					 "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.oid OPERATOR(pg_catalog.=) d.objid "
+					 "                       AND c.contype OPERATOR(pg_catalog.=) 'c')) "
+					 "       OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid OPERATOR(pg_catalog.=) d.objid "
+					 "                       AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL))) "
+					 "       OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
+					 "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_attribute g "
+					 "                         ON g.attrelid OPERATOR(pg_catalog.=) ad.adrelid AND g.attnum OPERATOR(pg_catalog.=) ad.adnum "
+					 "                       WHERE ad.oid OPERATOR(pg_catalog.=) d.objid AND g.attgenerated OPERATOR(pg_catalog.<>) '')) "
+					 "       OR d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass)",
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	s = cu_spi_getstring(0, 1);
+	return s ? s : "none found";
+}
+
+/*
+ * Change the types of the columns of probe (all on one table) on an empty
+ * temporary copy of it; refuse the conversion if PostgreSQL refuses that.
+ * Caller is connected to SPI.
+ */
+static void
+probe_table(Oid relid, List *columns)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		saved_creating = creating_extension;
+	Oid			saved_extension = CurrentExtensionObject;
+	char	   *qual = cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+	StringInfoData drop;
+	StringInfoData alter;
+	List	   *attnames = NIL;
+	List	   *types = NIL;
+	ListCell   *lc;
+	volatile bool copied = false;
+	ErrorData  *volatile failure = NULL;
+
+	initStringInfo(&drop);
+	appendStringInfoString(&drop, "ALTER TABLE pg_temp.connector_uuid_probe");
+	initStringInfo(&alter);
+	appendStringInfoString(&alter, "ALTER TABLE pg_temp.connector_uuid_probe");
+	foreach(lc, columns)
+	{
+		CuProbeColumn *col = lfirst(lc);
+		const char *att = quote_identifier(col->attname);
+
+		const char *typname = col->newtype;
+		bool		identity = false;
+		HeapTuple	tup = SearchSysCacheAttName(relid, col->attname);
+
+		if (HeapTupleIsValid(tup))
+		{
+			identity = ((Form_pg_attribute) GETSTRUCT(tup))->attidentity != '\0';
+			ReleaseSysCache(tup);
+		}
+
+		/* (an identity column cannot change type: drop that first) */
+		appendStringInfo(&drop, "%s ALTER COLUMN %s DROP %s",
+						 lc == list_head(columns) ? "" : ",", att,
+						 identity ? "IDENTITY" : "DEFAULT");
+		appendStringInfo(&alter, "%s ALTER COLUMN %s TYPE %s USING NULL",
+						 lc == list_head(columns) ? "" : ",", att, col->newtype);
+		attnames = lappend(attnames, col->attname);
+		if (strncmp(typname, "pg_catalog.", 11) == 0)
+			typname += 11;
+		types = list_append_unique(types, makeString(pstrdup(typname)));
+	}
+
+	/* the copy is ours, not the extension's, and is rolled back anyway */
+	creating_extension = false;
+	CurrentExtensionObject = InvalidOid;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		cu_spi_exec(psprintf("CREATE TEMPORARY TABLE connector_uuid_probe (LIKE %s INCLUDING ALL)", qual),
+					SPI_OK_UTILITY);
+		copied = true;
+		cu_spi_exec(drop.data, SPI_OK_UTILITY);
+		cu_spi_exec(alter.data, SPI_OK_UTILITY);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		if (copied)
+			failure = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	creating_extension = saved_creating;
+	CurrentExtensionObject = saved_extension;
+
+	if (failure == NULL)
+		return;
+
+	{
+		StringInfoData names;
+		StringInfoData typenames;
+
+		initStringInfo(&names);
+		initStringInfo(&typenames);
+		foreach(lc, attnames)
+			appendStringInfo(&names, "%s\"%s\"", lc == list_head(attnames) ? "" : ", ",
+							 (char *) lfirst(lc));
+		foreach(lc, types)
+			appendStringInfo(&typenames, "%s%s", lc == list_head(types) ? "" : ", ",
+							 strVal(lfirst(lc)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column %s of table \"%s\" is used by an expression that does not work with type %s",
+						names.data, qual, typenames.data),
+				 errdetail("Changing the type on an empty copy of the table failed: %s.  Check constraints, index expressions or predicates, generated columns and statistics using the column: %s.",
+						   failure->message, users_of_columns(relid, attnames)),
+				 errhint("Drop those objects (or rewrite them without the column), convert, then create them again for the new type.  Nothing was changed.")));
+	}
+}
+
+/*
+ * Dry-run the type change of every column in columns (a list of
+ * CuProbeColumn), one table at a time, before anything changes.
+ */
+void
+cu_probe_type_change(List *columns)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, columns)
+		relids = list_append_unique_oid(relids, ((CuProbeColumn *) lfirst(lc))->relid);
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		List	   *mine = NIL;
+		ListCell   *lc2;
+
+		foreach(lc2, columns)
+		{
+			CuProbeColumn *col = lfirst(lc2);
+
+			if (col->relid == relid && !list_member_ptr(mine, col))
+			{
+				ListCell   *lc3;
+				bool		dup = false;
+
+				/* a column referencing the key twice is changed once */
+				foreach(lc3, mine)
+					if (strcmp(((CuProbeColumn *) lfirst(lc3))->attname, col->attname) == 0)
+						dup = true;
+				if (!dup)
+					mine = lappend(mine, col);
+			}
+		}
+		probe_table(relid, mine);
+	}
+}

@@ -22,6 +22,10 @@ CREATE TABLE @extschema@.connector_uuid_tables (
     original_default text,
     sequence_name    text,
     seq_last_value   bigint,
+    seq_value        bigint,
+    seq_is_called    boolean,
+    seq_options      text,
+    seq_added_max    bigint,
     strategy         text NOT NULL DEFAULT 'v4',
     full_map         boolean NOT NULL DEFAULT true,
     id_key           bytea NOT NULL,
@@ -30,7 +34,9 @@ CREATE TABLE @extschema@.connector_uuid_tables (
 COMMENT ON TABLE @extschema@.connector_uuid_tables IS
     'connector_uuid: tables converted to UUID keys, with what a downgrade restores';
 
--- The referencing columns' original types.
+-- The referencing columns' original types, and the original ON DELETE
+-- action of their foreign keys (fk_on_delete: by constraint name, for a
+-- column with several foreign keys to the table).
 CREATE TABLE @extschema@.connector_uuid_columns (
     table_id         integer NOT NULL,
     schema_name      name NOT NULL,
@@ -38,6 +44,7 @@ CREATE TABLE @extschema@.connector_uuid_columns (
     column_name      name NOT NULL,
     original_type    text NOT NULL,
     on_delete        "char",
+    fk_on_delete     jsonb,
     PRIMARY KEY (table_id, schema_name, table_name, column_name)
 );
 

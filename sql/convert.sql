@@ -65,13 +65,33 @@ SELECT conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE confrelid = 'orders'::regclass ORDER BY 1, 2;
 
 -- with on_delete_cascade every referencing key becomes ON DELETE CASCADE
+-- (here with a second foreign key on one column, with its own action)
+ALTER TABLE shop.order_lines ADD CONSTRAINT order_lines_order_kept
+    FOREIGN KEY (order_id) REFERENCES orders ON DELETE RESTRICT;
 SELECT connector_uuid_convert('orders', on_delete_cascade => true);
 SELECT conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE confrelid = 'orders'::regclass ORDER BY 1, 2;
 SELECT connector_uuid_revert('orders');
--- and the revert puts back the actions they had
+-- and the revert puts back the actions they had, each its own
 SELECT conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE confrelid = 'orders'::regclass ORDER BY 1, 2;
+-- and so does a convert and revert that leaves the actions alone
+SELECT connector_uuid_convert('orders');
+SELECT connector_uuid_revert('orders');
+SELECT conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE confrelid = 'orders'::regclass ORDER BY 1, 2;
+ALTER TABLE shop.order_lines DROP CONSTRAINT order_lines_order_kept;
+-- converted again, the rows get back the uuids they had: so another
+-- strategy is refused, and the setting alone does not change it
+SELECT connector_uuid_convert('orders', strategy => 'v7');
+\echo :LAST_ERROR_SQLSTATE
+SET connector_uuid.strategy = v7;
+SELECT statement FROM connector_uuid_plan('orders'::regclass) WHERE step = 0;
+SELECT connector_uuid_convert('orders');
+SELECT strategy FROM connector_uuid_tables WHERE table_name = 'orders';
+SELECT count(*) FILTER (WHERE substr(id::text, 15, 1) <> '4') AS not_v4 FROM orders;
+SELECT connector_uuid_revert('orders');
+RESET connector_uuid.strategy;
 DELETE FROM connector_uuid_map; DELETE FROM connector_uuid_tables; DELETE FROM connector_uuid_columns;
 
 -- v7: time-ordered, from created_at; in old-id order

@@ -104,6 +104,17 @@ ALTER EXTENSION connector_uuid UPDATE;
 \echo :LAST_ERROR_SQLSTATE
 SELECT extversion FROM state;
 SELECT item, passed, detail FROM empty.connector_uuid_verify() WHERE item LIKE 'extension%';
+-- 9. a pk_table that names no table (no mcp_connectors here either)
+SELECT empty.connector_uuid_convert(0::regclass);
+\echo :LAST_ERROR_SQLSTATE
+SELECT empty.connector_uuid_revert(0::regclass);
+SELECT * FROM empty.connector_uuid_plan(0::regclass);
+CREATE TABLE gone (id int PRIMARY KEY);
+SELECT 'gone'::regclass::oid AS gone_oid \gset
+DROP TABLE gone;
+\set VERBOSITY sqlstate
+SELECT empty.connector_uuid_convert(:gone_oid::oid::regclass) IS NULL;
+\set VERBOSITY default
 DROP EXTENSION connector_uuid;
 DROP SCHEMA empty;
 

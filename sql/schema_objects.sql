@@ -136,6 +136,12 @@ DROP STATISTICS ex_stats;
 ALTER TABLE ex_ref ADD CONSTRAINT ex_ref_not_seven CHECK (ex_id <> 7);
 SELECT connector_uuid_convert('ex');
 ALTER TABLE ex_ref DROP CONSTRAINT ex_ref_not_seven;
+-- a referencing column keeps its default, so an integer default is refused
+-- (the key's own default is replaced by the conversion)
+ALTER TABLE ex_ref ALTER COLUMN ex_id SET DEFAULT 1;
+SELECT connector_uuid_convert('ex');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ex_ref ALTER COLUMN ex_id DROP DEFAULT;
 -- nothing changed by those attempts, and the dry run left no table behind
 SELECT attrelid::regclass, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid IN ('ex'::regclass, 'ex_ref'::regclass) AND attnum = 1 ORDER BY 1;
@@ -155,6 +161,110 @@ SELECT connector_uuid_revert('ex');
 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ex_present';
 SELECT pg_get_indexdef('ex_named'::regclass);
 SELECT e.id, r.ex_id FROM ex e JOIN ex_ref r ON r.ex_id = e.id ORDER BY 1;
+
+-- sequences come back exactly as they were (value, is_called, options),
+-- whatever their bounds and direction; rows added at uuid time move them on
+CREATE TABLE sq_fresh (id serial PRIMARY KEY);
+CREATE TABLE sq_small (id smallserial PRIMARY KEY);
+INSERT INTO sq_small VALUES (32767);
+CREATE TABLE sq_capped (id serial PRIMARY KEY);
+ALTER SEQUENCE sq_capped_id_seq MAXVALUE 100;
+INSERT INTO sq_capped DEFAULT VALUES; INSERT INTO sq_capped VALUES (500);
+CREATE TABLE sq_down (id integer PRIMARY KEY);
+CREATE SEQUENCE sq_down_seq INCREMENT BY -1 MAXVALUE -1 START -1 OWNED BY sq_down.id;
+ALTER TABLE sq_down ALTER COLUMN id SET DEFAULT nextval('sq_down_seq');
+INSERT INTO sq_down DEFAULT VALUES; INSERT INTO sq_down DEFAULT VALUES;
+CREATE TABLE sq_ident (id integer GENERATED ALWAYS AS IDENTITY
+    (START WITH 1000 INCREMENT BY 5 MAXVALUE 100000 CACHE 3) PRIMARY KEY, v text);
+INSERT INTO sq_ident (v) VALUES ('a'), ('b');
+CREATE FUNCTION sq_state() RETURNS TABLE (seq text, last_value bigint, is_called boolean,
+                                          increment bigint, minv bigint, maxv bigint, start bigint, cache bigint)
+LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT s.seqrelid, s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache
+             FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+             WHERE c.relname LIKE 'sq\_%' ORDER BY c.relname
+    LOOP
+        seq := r.seqrelid::regclass::text; increment := r.seqincrement; minv := r.seqmin; maxv := r.seqmax;
+        start := r.seqstart; cache := r.seqcache;
+        EXECUTE format('SELECT last_value, is_called FROM %s', r.seqrelid::regclass) INTO last_value, is_called;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+CREATE TABLE sq_before AS SELECT * FROM sq_state();
+SELECT * FROM sq_before ORDER BY seq;
+SELECT connector_uuid_convert(t) FROM unnest(ARRAY['sq_fresh', 'sq_small', 'sq_capped', 'sq_down', 'sq_ident']::regclass[]) t;
+SELECT connector_uuid_revert(t) FROM unnest(ARRAY['sq_fresh', 'sq_small', 'sq_capped', 'sq_down', 'sq_ident']::regclass[]) t;
+SELECT * FROM sq_state() EXCEPT SELECT * FROM sq_before;
+SELECT * FROM sq_before EXCEPT SELECT * FROM sq_state();
+SELECT attrelid::regclass, attidentity FROM pg_attribute WHERE attrelid = 'sq_ident'::regclass AND attname = 'id';
+-- the next ids are the ones they would have been
+INSERT INTO sq_fresh DEFAULT VALUES RETURNING id;
+INSERT INTO sq_down DEFAULT VALUES RETURNING id;
+INSERT INTO sq_ident (v) VALUES ('c') RETURNING id;
+-- rows added while the keys were uuids: the sequence moves past their new integers
+SELECT connector_uuid_convert('sq_fresh');
+SELECT connector_uuid_convert('sq_ident');
+INSERT INTO sq_fresh DEFAULT VALUES; INSERT INTO sq_fresh DEFAULT VALUES;
+INSERT INTO sq_ident (v) VALUES ('d');
+SELECT connector_uuid_revert('sq_fresh');
+SELECT connector_uuid_revert('sq_ident');
+SELECT id FROM sq_fresh ORDER BY id;
+INSERT INTO sq_fresh DEFAULT VALUES RETURNING id;
+SELECT id, v FROM sq_ident ORDER BY id;
+INSERT INTO sq_ident (v) VALUES ('e') RETURNING id;
+DROP TABLE sq_fresh, sq_small, sq_capped, sq_down, sq_ident, sq_before;
+DROP FUNCTION sq_state();
+
+-- what a foreign key carries besides its definition comes back with it: its
+-- comment, the column list of ON DELETE SET NULL (...), and the state of
+-- its triggers (disabled here on one side, enabled always on the other)
+CREATE TABLE fkd (id integer PRIMARY KEY);
+INSERT INTO fkd SELECT generate_series(1, 3);
+CREATE TABLE fkd_ref (id integer PRIMARY KEY, fkd_id integer, note text,
+    CONSTRAINT fkd_ref_fkd FOREIGN KEY (fkd_id) REFERENCES fkd ON DELETE SET NULL (fkd_id));
+INSERT INTO fkd_ref VALUES (1, 1, 'a'), (2, 2, 'b'), (3, NULL, 'c');
+COMMENT ON CONSTRAINT fkd_ref_fkd ON fkd_ref IS 'who owns the row';
+ALTER TABLE fkd_ref DISABLE TRIGGER ALL;
+SELECT tg.tgname AS trigger_name FROM pg_trigger tg JOIN pg_constraint c ON c.oid = tg.tgconstraint
+WHERE c.conname = 'fkd_ref_fkd' AND tg.tgrelid = 'fkd'::regclass AND tg.tgtype = 9 \gset
+ALTER TABLE fkd ENABLE ALWAYS TRIGGER :"trigger_name";
+CREATE VIEW fkd_state AS
+SELECT pg_get_constraintdef(c.oid) AS def, obj_description(c.oid, 'pg_constraint') AS comment,
+       (SELECT string_agg(tg.tgrelid::regclass || ' ' || tg.tgenabled::text, ', ' ORDER BY tg.tgrelid::regclass::text, tg.tgtype)
+        FROM pg_trigger tg WHERE tg.tgconstraint = c.oid) AS triggers
+FROM pg_constraint c WHERE c.conname = 'fkd_ref_fkd';
+SELECT * FROM fkd_state;
+SELECT step, statement FROM connector_uuid_plan('fkd'::regclass) WHERE statement ~ '^(set the triggers|COMMENT)';
+SELECT connector_uuid_convert('fkd');
+SELECT * FROM fkd_state;
+SELECT connector_uuid_revert('fkd');
+SELECT * FROM fkd_state;
+-- (the triggers really are disabled: a row without a parent gets in)
+INSERT INTO fkd_ref VALUES (4, 42, 'orphan');
+DELETE FROM fkd_ref WHERE id = 4;
+-- a role that is not a superuser cannot set the triggers again: refused
+CREATE ROLE regress_cu_fkd;
+ALTER TABLE fkd OWNER TO regress_cu_fkd;
+ALTER TABLE fkd_ref OWNER TO regress_cu_fkd;
+GRANT USAGE, CREATE ON SCHEMA objs TO regress_cu_fkd;
+GRANT EXECUTE ON FUNCTION connector_uuid_convert(regclass, text, boolean, uuid, name) TO regress_cu_fkd;
+GRANT SELECT, INSERT, UPDATE ON connector_uuid_tables, connector_uuid_columns, connector_uuid_map,
+    connector_uuid_history TO regress_cu_fkd;
+SET ROLE regress_cu_fkd;
+SELECT connector_uuid_convert('fkd');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT format_type(atttypid, atttypmod) AS fkd_id_type FROM pg_attribute
+WHERE attrelid = 'fkd_ref'::regclass AND attname = 'fkd_id';
+DROP VIEW fkd_state;
+DROP TABLE fkd_ref, fkd;
+REVOKE ALL ON connector_uuid_tables, connector_uuid_columns, connector_uuid_map,
+    connector_uuid_history FROM regress_cu_fkd;
+REVOKE ALL ON SCHEMA objs FROM regress_cu_fkd;
+REVOKE ALL ON FUNCTION connector_uuid_convert(regclass, text, boolean, uuid, name) FROM regress_cu_fkd;
+DROP ROLE regress_cu_fkd;
 
 DROP EXTENSION connector_uuid;
 DROP SCHEMA objs CASCADE;

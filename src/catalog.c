@@ -260,7 +260,20 @@ cu_discover(Oid relid)
 	cu_spi_exec_args("SELECT c.oid, c.conrelid, n.nspname, r.relname, c.conname, "
 					 "       c.conkey[1], a.attname, a.atttypid, c.confupdtype, c.confdeltype, "
 					 "       c.confmatchtype, c.condeferrable, c.condeferred, c.convalidated, "
-					 "       pg_catalog.array_length(c.conkey, 1), c.confkey[1] "
+					 "       pg_catalog.array_length(c.conkey, 1), c.confkey[1], "
+					 "       pg_catalog.obj_description(c.oid, 'pg_constraint'), "
+#if PG_VERSION_NUM >= 150000
+					 "       (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(sa.attname), ', ' ORDER BY u.o) "
+					 "        FROM pg_catalog.unnest(c.confdelsetcols) WITH ORDINALITY u(n, o) "
+					 "        JOIN pg_catalog.pg_attribute sa ON sa.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+					 "          AND sa.attnum OPERATOR(pg_catalog.=) u.n), "
+#else
+					 "       NULL::pg_catalog.text, "
+#endif
+					 "       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', g.tgrelid::pg_catalog.int8, "
+					 "                  g.tgfoid::pg_catalog.int8, g.tgtype, g.tgenabled), ',') "
+					 "        FROM pg_catalog.pg_trigger g WHERE g.tgconstraint OPERATOR(pg_catalog.=) c.oid "
+					 "          AND g.tgenabled OPERATOR(pg_catalog.<>) 'O') "
 					 "FROM pg_catalog.pg_constraint c "
 					 "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace "
@@ -299,6 +312,30 @@ cu_discover(Oid relid)
 							fk->conname, cu_qualify(fk->nspname, fk->relname)),
 					 errdetail("Only single-column foreign keys to \"%s\" can be converted.",
 							   t->qualname)));
+		fk->comment = cu_spi_getstring(i, 17);
+		fk->set_columns = cu_spi_getstring(i, 18);
+		{
+			char	   *trigs = cu_spi_getstring(i, 19);
+			char	   *tok;
+			char	   *save;
+
+			for (tok = trigs ? strtok_r(trigs, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
+			{
+				CuFkTrigger *trig = palloc0(sizeof(CuFkTrigger));
+				long long	relid,
+							funcid;
+				int			tgtype;
+				char		enabled;
+
+				if (sscanf(tok, "%lld %lld %d %c", &relid, &funcid, &tgtype, &enabled) != 4)
+					elog(ERROR, "unexpected trigger state \"%s\"", tok);
+				trig->relid = (Oid) relid;
+				trig->funcid = (Oid) funcid;
+				trig->tgtype = (int16) tgtype;
+				trig->enabled = enabled;
+				fk->triggers = lappend(fk->triggers, trig);
+			}
+		}
 		t->fkeys = lappend(t->fkeys, fk);
 		MemoryContextSwitchTo(old);
 	}

@@ -62,7 +62,19 @@ typedef struct CuForeignKey
 	bool		deferred;
 	bool		validated;
 	bool		synthetic;		/* expected but missing: to be created */
+	char	   *set_columns;	/* ON DELETE SET NULL/DEFAULT (cols), or NULL */
+	char	   *comment;		/* COMMENT ON CONSTRAINT, or NULL */
+	List	   *triggers;		/* of CuFkTrigger: those not enabled as usual */
 } CuForeignKey;
+
+/* A trigger of a foreign key whose state is not the default (enabled) */
+typedef struct CuFkTrigger
+{
+	Oid			relid;			/* table the trigger is on */
+	Oid			funcid;			/* RI_FKey_check_ins and the like */
+	int16		tgtype;
+	char		enabled;		/* pg_trigger.tgenabled: D, R or A */
+} CuFkTrigger;
 
 /* A view or materialized view that must be dropped and recreated */
 typedef struct CuView
@@ -105,6 +117,7 @@ typedef struct CuOptions
 	bool		force_cascade;	/* set ON DELETE CASCADE on every FK */
 	bool		connector;		/* the mcp_connectors upgrade: md5, alembic */
 	const char *strategy;		/* "v4", "v5" or "v7" */
+	bool		strategy_given;	/* passed as an argument, not a setting */
 	const char *namespace_uuid; /* v5: the namespace, as text */
 	const char *ts_column;		/* v7: column giving each row's time, or NULL */
 } CuOptions;
@@ -123,7 +136,9 @@ typedef enum CuInternalAction
 	CU_ACT_NONE,
 	CU_ACT_REGISTER,			/* write the table's row in the registry */
 	CU_ACT_LOAD_EXCEPTIONS,		/* load non-derived map rows into memory */
-	CU_ACT_FINISH				/* set the registry state, history row */
+	CU_ACT_FINISH,				/* set the registry state, history row */
+	CU_ACT_FK_TRIGGERS			/* set a re-added foreign key's triggers as
+								 * they were (disabled, replica, always) */
 } CuInternalAction;
 
 typedef struct CuStep
@@ -139,6 +154,7 @@ typedef struct CuStep
 								 * FOR UPDATE) instead of locking the table
 								 * in ACCESS EXCLUSIVE mode */
 	bool		rewrites;		/* rewrites the table: report rows */
+	CuForeignKey *fkey;			/* CU_ACT_FK_TRIGGERS: its foreign key */
 } CuStep;
 
 typedef struct CuPlan
@@ -162,6 +178,7 @@ typedef struct CuProbeColumn
 	Oid			relid;
 	char	   *attname;
 	char	   *newtype;		/* SQL type name */
+	bool		is_key;			/* the key: its default is replaced, not kept */
 } CuProbeColumn;
 
 /* One row of connector_uuid_verify() */

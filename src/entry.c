@@ -141,6 +141,7 @@ static void
 set_strategy(CuOptions *opt, const char *strategy, const char *namespace_uuid,
 			 const char *ts_column)
 {
+	opt->strategy_given = (strategy != NULL);
 	if (strategy == NULL)
 		strategy = cu_strategy == CU_STRATEGY_V5 ? "v5" :
 			cu_strategy == CU_STRATEGY_V7 ? "v7" : "v4";
@@ -448,10 +449,19 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Refuse to convert the connector tables behind ALTER EXTENSION's back */
+/*
+ * Refuse a pk_table argument that names no table (a dropped table's OID,
+ * 0::regclass), and the connector table, which ALTER EXTENSION converts
+ * and whose state the extension's version records.
+ */
 static void
 refuse_connector_table(Oid relid)
 {
+	if (!OidIsValid(relid) || get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the table by name: 'schema.table'::regclass.")));
 	if (relid == connector_table(true))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -549,6 +559,12 @@ connector_uuid_revert(PG_FUNCTION_ARGS)
 Datum
 connector_uuid_plan_table(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pk_table must not be null")));
+	if (!OidIsValid(PG_GETARG_OID(0)))
+		refuse_connector_table(InvalidOid);
 	return plan_rows(fcinfo, PG_GETARG_OID(0), PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 					 table_options(fcinfo, 2));
 }

@@ -193,6 +193,49 @@ run_fkey_step(CuStep *step)
 	CommandCounterIncrement();
 }
 
+/*
+ * Set the triggers of a re-added foreign key as the old one's were: a DBA
+ * may have disabled them (ALTER TABLE ... DISABLE TRIGGER ALL), and a new
+ * constraint's triggers start enabled.  Matched by table, function and
+ * type, since their names carry the new constraint's OID.
+ */
+static void
+run_fk_triggers(CuForeignKey *fk)
+{
+	ListCell   *lc;
+
+	foreach(lc, fk->triggers)
+	{
+		CuFkTrigger *trig = lfirst(lc);
+		Oid			argtypes[5] = {OIDOID, NAMEOID, OIDOID, OIDOID, INT2OID};
+		Datum		values[5];
+		char	   *tgname;
+		char	   *rel;
+
+		values[0] = ObjectIdGetDatum(fk->relid);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->conname));
+		values[2] = ObjectIdGetDatum(trig->relid);
+		values[3] = ObjectIdGetDatum(trig->funcid);
+		values[4] = Int16GetDatum(trig->tgtype);
+		cu_spi_exec_args("SELECT g.tgname FROM pg_catalog.pg_trigger g "
+						 "JOIN pg_catalog.pg_constraint c ON c.oid OPERATOR(pg_catalog.=) g.tgconstraint "
+						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.conname OPERATOR(pg_catalog.=) $2 "
+						 "  AND c.contype OPERATOR(pg_catalog.=) 'f' "
+						 "  AND g.tgrelid OPERATOR(pg_catalog.=) $3 AND g.tgfoid OPERATOR(pg_catalog.=) $4 "
+						 "  AND g.tgtype OPERATOR(pg_catalog.=) $5",
+						 SPI_OK_SELECT, 5, argtypes, values, NULL);
+		if (SPI_processed != 1)
+			elog(ERROR, "trigger of foreign key \"%s\" not found after it was added", fk->conname);
+		tgname = cu_spi_getstring(0, 1);
+		rel = cu_qualify(get_namespace_name(get_rel_namespace(trig->relid)), get_rel_name(trig->relid));
+		cu_spi_exec(psprintf("ALTER TABLE %s %s TRIGGER %s", rel,
+							 trig->enabled == 'D' ? "DISABLE" :
+							 trig->enabled == 'R' ? "ENABLE REPLICA" : "ENABLE ALWAYS",
+							 quote_identifier(tgname)),
+					SPI_OK_UTILITY);
+	}
+}
+
 /* Rows in relid now (exact after a rewrite: index builds count them) */
 static int64
 rel_rows(Oid relid)
@@ -337,6 +380,9 @@ cu_execute_plan(CuPlan *plan)
 						appendStringInfoChar(&rows, '}');
 						write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
 									  rows.data, started);
+						break;
+					case CU_ACT_FK_TRIGGERS:
+						run_fk_triggers(step->fkey);
 						break;
 					case CU_ACT_NONE:
 						break;

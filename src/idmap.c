@@ -127,6 +127,9 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	Datum		values[10];
 	char		nulls[10];
 	int64		seq_last = 0;
+	int64		seq_value = 0;
+	bool		seq_called = false;
+	char	   *seq_options = NULL;
 	bool		isnull;
 
 	if (table_id == 0)
@@ -164,9 +167,24 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	/* record the integer side as it is now */
 	if (OidIsValid(target->seqrelid))
 	{
-		cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s",
+		Oid			seqtypes[1] = {OIDOID};
+		Datum		seqvalues[1];
+
+		cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, "
+							 "last_value, is_called FROM %s",
 							 target->seqqualname), SPI_OK_SELECT);
 		seq_last = cu_spi_getint64(0, 1, &isnull);
+		seq_value = cu_spi_getint64(0, 2, &isnull);
+		seq_called = cu_spi_getbool(0, 3, &isnull);
+		/* an identity's sequence goes with DROP IDENTITY: keep its options */
+		seqvalues[0] = ObjectIdGetDatum(target->seqrelid);
+		cu_spi_exec_args("SELECT pg_catalog.format('INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s %s', "
+						 "  seqincrement, seqmin, seqmax, seqstart, seqcache, "
+						 "  CASE WHEN seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END) "
+						 "FROM pg_catalog.pg_sequence WHERE seqrelid OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, seqtypes, seqvalues, NULL);
+		if (SPI_processed == 1)
+			seq_options = cu_spi_getstring(0, 1);
 	}
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int32GetDatum(table_id);
@@ -183,28 +201,43 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	else
 		nulls[6] = 'n';
 	{
-		Oid			types[9] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID, BOOLOID};
+		Oid			types[12] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
+		INT8OID, BOOLOID, TEXTOID};
+		Datum		v[12];
+		char		n[12];
 
-		values[7] = CStringGetTextDatum(options->strategy);
-		values[8] = BoolGetDatum(cu_full_map || strcmp(options->strategy, "v4") != 0);
+		memcpy(v, values, sizeof(Datum) * 7);
+		memcpy(n, nulls, 7);
+		memset(n + 7, ' ', 5);
+		v[7] = CStringGetTextDatum(options->strategy);
+		v[8] = BoolGetDatum(cu_full_map || strcmp(options->strategy, "v4") != 0);
+		v[9] = Int64GetDatum(seq_value);
+		v[10] = BoolGetDatum(seq_called);
+		if (seq_options)
+			v[11] = CStringGetTextDatum(seq_options);
+		if (!OidIsValid(target->seqrelid))
+			n[9] = n[10] = 'n';
+		if (seq_options == NULL)
+			n[11] = 'n';
 		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, "
 								  "identity = $4, original_default = $5, "
 								  "seq_last_value = GREATEST(seq_last_value, $6), "
-								  "sequence_name = $7, strategy = $8, full_map = $9 "
+								  "sequence_name = $7, strategy = $8, full_map = $9, "
+								  "seq_value = $10, seq_is_called = $11, seq_options = $12 "
 								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
-						 SPI_OK_UPDATE, 9, types, values, nulls);
+						 SPI_OK_UPDATE, 12, types, v, n);
 	}
 
 	/* and the referencing columns' own types */
 	{
 		ListCell   *lc;
 		char	   *ctbl = ext_table("connector_uuid_columns");
-		Oid			types[6] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, CHAROID};
+		Oid			types[7] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, CHAROID, TEXTOID};
 
 		foreach(lc, target->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc);
-			Datum		v[6];
+			Datum		v[7];
 
 			if (fk->atttypid == UUIDOID)
 				continue;
@@ -214,11 +247,14 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 			v[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
 			v[4] = CStringGetTextDatum(cu_type_name(fk->atttypid));
 			v[5] = CharGetDatum(fk->orig_del_action);
-			cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, column_name, original_type, on_delete) "
-									  "VALUES ($1, $2, $3, $4, $5, $6) "
+			v[6] = CStringGetTextDatum(fk->conname);
+			/* one row per column; the actions of its foreign keys by name */
+			cu_spi_exec_args(psprintf("INSERT INTO %s AS c (table_id, schema_name, table_name, column_name, original_type, on_delete, fk_on_delete) "
+									  "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object($7, $6::pg_catalog.text)) "
 									  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
-									  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete", ctbl),
-							 SPI_OK_INSERT, 6, types, v, NULL);
+									  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete, "
+									  "fk_on_delete = COALESCE(c.fk_on_delete, '{}') OPERATOR(pg_catalog.||) excluded.fk_on_delete", ctbl),
+							 SPI_OK_INSERT, 7, types, v, NULL);
 		}
 	}
 	return table_id;

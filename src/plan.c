@@ -330,6 +330,9 @@ fk_add_sql(CuTarget *t, CuForeignKey *fk)
 		appendStringInfoString(&buf, " MATCH FULL");
 	appendStringInfo(&buf, " ON UPDATE %s ON DELETE %s",
 					 cu_fk_action_sql(fk->upd_action), cu_fk_action_sql(fk->del_action));
+	/* ON DELETE SET NULL (col, ...): PostgreSQL 15 and later */
+	if (fk->set_columns && (fk->del_action == 'n' || fk->del_action == 'd'))
+		appendStringInfo(&buf, " (%s)", fk->set_columns);
 	if (fk->deferrable)
 		appendStringInfo(&buf, " DEFERRABLE INITIALLY %s", fk->deferred ? "DEFERRED" : "IMMEDIATE");
 	if (!fk->validated && !fk->synthetic)
@@ -385,7 +388,11 @@ group_by_table(CuTarget *t)
 	return groups;
 }
 
-/* A recorded attribute (original_type, on_delete) of a referencing column */
+/*
+ * A recorded attribute of a referencing column: column is an SQL
+ * expression over its row in connector_uuid_columns (a constant of ours,
+ * such as original_type).
+ */
 static char *
 child_original_column(int table_id, CuForeignKey *fk, const char *column)
 {
@@ -396,10 +403,11 @@ child_original_column(int table_id, CuForeignKey *fk, const char *column)
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
-	cu_spi_exec_args(psprintf("SELECT %s::pg_catalog.text FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+	cu_spi_exec_args(psprintf("SELECT (%s)::pg_catalog.text FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
 							  "AND schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
 							  "AND column_name OPERATOR(pg_catalog.=) $4",
-							  quote_identifier(column), ext_qual("connector_uuid_columns")),
+							  column,
+							  ext_qual("connector_uuid_columns")),
 					 SPI_OK_SELECT, 4, argtypes, values, NULL);
 	if (SPI_processed == 0)
 		return NULL;
@@ -413,6 +421,49 @@ child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 	char	   *t = child_original_column(table_id, fk, "original_type");
 
 	return t ? t : pstrdup(fallback);
+}
+
+/*
+ * A table converted before gets back the uuids it had then (the id map
+ * keeps them, or the key derives them): so its ids keep that conversion's
+ * strategy.  Without a strategy argument, use it; with a different one,
+ * refuse rather than record a strategy the ids do not have.
+ */
+static void
+check_earlier_strategy(CuPlan *plan)
+{
+	CuOptions  *opt = plan->options;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	char	   *earlier;
+	bool		isnull;
+
+	if (plan->table_id == 0)
+		return;
+	values[0] = Int32GetDatum(plan->table_id);
+	cu_spi_exec_args(psprintf("SELECT r.strategy, r.strategy OPERATOR(pg_catalog.=) 'v4' "
+							  "OR EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) r.table_id) "
+							  "FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1",
+							  ext_qual("connector_uuid_map"), ext_qual("connector_uuid_tables")),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed != 1 || !cu_spi_getbool(0, 2, &isnull))
+		return;
+	earlier = cu_spi_getstring(0, 1);
+	if (strcmp(earlier, opt->strategy) == 0)
+		return;
+	if (opt->strategy_given)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" was converted before with strategy %s", plan->target->qualname, earlier),
+				 errdetail("Converting it again gives every row the uuid it had then, so its ids would not be %s ids.",
+						   opt->strategy),
+				 errhint("Convert with strategy => '%s'.  To make new %s ids instead (the uuids of the earlier conversion are then lost), "
+						 "delete the table's rows from connector_uuid_map and connector_uuid_tables first.  Nothing was changed.",
+						 earlier, opt->strategy)));
+	plan->notes = lappend(plan->notes,
+						  psprintf("%s was converted before with strategy %s: its rows get the uuids they had then, and new rows %s ids",
+								   plan->target->qualname, earlier, earlier));
+	opt->strategy = pstrdup(earlier);
 }
 
 /*
@@ -451,6 +502,7 @@ check_expressions(CuPlan *plan)
 	col->relid = t->relid;
 	col->attname = t->pkattname;
 	col->newtype = keytype;
+	col->is_key = true;
 	cols = lappend(cols, col);
 	foreach(lc, t->fkeys)
 	{
@@ -658,6 +710,33 @@ plan_add_fkeys(CuPlan *plan)
 					fk_add_sql(plan->target, fk));
 		/* valid before, and both sides mapped by one bijection: still valid */
 		last_step(plan)->skip_validation = (fk->validated || fk->synthetic) && !cu_revalidate_fkeys;
+		if (fk->comment)
+			cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, "SHARE UPDATE EXCLUSIVE",
+						psprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(fk->conname),
+								 cu_qualify(fk->nspname, fk->relname), quote_literal_cstr(fk->comment)));
+		if (fk->triggers != NIL)
+		{
+			StringInfoData buf;
+			ListCell   *lc2;
+
+			initStringInfo(&buf);
+			appendStringInfo(&buf, "set the triggers of foreign key %s as they were:",
+							 quote_identifier(fk->conname));
+			foreach(lc2, fk->triggers)
+			{
+				CuFkTrigger *trig = lfirst(lc2);
+
+				appendStringInfo(&buf, "%s %s on %s %s", lc2 == list_head(fk->triggers) ? "" : ",",
+								 get_func_name(trig->funcid),
+								 cu_qualify(get_namespace_name(get_rel_namespace(trig->relid)),
+											get_rel_name(trig->relid)),
+								 trig->enabled == 'D' ? "disabled" :
+								 trig->enabled == 'R' ? "enabled replica" : "enabled always");
+			}
+			cu_plan_add(plan, CU_STEP_INTERNAL, fk->relid, fk->relname, "SHARE ROW EXCLUSIVE", buf.data);
+			last_step(plan)->action = CU_ACT_FK_TRIGGERS;
+			last_step(plan)->fkey = fk;
+		}
 	}
 }
 
@@ -836,14 +915,15 @@ plan_to_int(CuPlan *plan)
 	char	   *olddefault = NULL;
 	char		identity = '\0';
 	char	   *seqname = NULL;
+	char	   *seqoptions = NULL;
 	bool		isnull;
 	bool		full_map = true;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 
 	values[0] = Int32GetDatum(tid);
-	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy, full_map "
-							  "FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
+	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy, full_map, "
+							  "seq_options FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed == 1)
 	{
@@ -856,6 +936,7 @@ plan_to_int(CuPlan *plan)
 		seqname = cu_spi_getstring(0, 4);
 		plan->strategy = cu_spi_getstring(0, 5);
 		full_map = cu_spi_getbool(0, 6, &isnull);
+		seqoptions = cu_spi_getstring(0, 7);
 	}
 	else
 	{
@@ -877,7 +958,9 @@ plan_to_int(CuPlan *plan)
 		foreach(lc, t->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc);
-			char	   *orig = child_original_column(tid, fk, "on_delete");
+			char	   *orig = child_original_column(tid, fk,
+													  psprintf("COALESCE(fk_on_delete OPERATOR(pg_catalog.->>) %s, on_delete::pg_catalog.text)",
+															   quote_literal_cstr(fk->conname)));
 
 			if (orig && orig[0])
 				fk->del_action = orig[0];
@@ -888,18 +971,21 @@ plan_to_int(CuPlan *plan)
 				  psprintf("make sure %s has a row in %s", t->qualname, tables));
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
+	/* (the highest integer given here, for the sequence at the end) */
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
-				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
+				psprintf("WITH added AS (INSERT INTO %s (table_id, derived, old_id, new_id) "
 						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s "
 						 "FROM %s t, (SELECT GREATEST("
 						 "  (SELECT pg_catalog.max(old_id) FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
 						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), %s0) AS base) b "
-						 "WHERE %s(t.%s, %d, true) IS NULL",
+						 "WHERE %s(t.%s, %d, true) IS NULL RETURNING old_id) "
+						 "UPDATE %s SET seq_added_max = (SELECT pg_catalog.max(old_id) FROM added) "
+						 "WHERE table_id OPERATOR(pg_catalog.=) %d",
 						 map, tid, pk, t->qualname, map, tid, tables, tid,
 						 full_map ? "" :
 						 psprintf("(SELECT pg_catalog.max(%s(t2.%s, %d, true)) FROM %s t2), ",
 								  ext_qual("connector_uuid_to_int"), pk, tid, t->qualname),
-						 ext_qual("connector_uuid_to_int"), pk, tid));
+						 ext_qual("connector_uuid_to_int"), pk, tid, tables, tid));
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s again, with the new integers", t->qualname));
 	plan_drop_views(plan);
@@ -909,17 +995,34 @@ plan_to_int(CuPlan *plan)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
 					psprintf("ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY%s",
 							 t->qualname, pk, identity == 'a' ? "ALWAYS" : "BY DEFAULT",
-							 seqname ? psprintf(" (SEQUENCE NAME %s)", seqname) : ""));
+							 seqname || seqoptions ?
+							 psprintf(" (%s%s%s)", seqname ? psprintf("SEQUENCE NAME %s", seqname) : "",
+									  seqname && seqoptions ? " " : "", seqoptions ? seqoptions : "") : ""));
 	plan_rewrite_children(plan, groups, inttype);
 	plan_add_fkeys(plan);
 	plan_create_views(plan);
+	/*
+	 * The sequence: exactly as it was at the conversion (value and
+	 * is_called), or, if rows added at uuid time were given integers above
+	 * it, at the highest of those.  Without a record (renumbering), past
+	 * every id.  Always within the sequence's bounds.
+	 */
 	if (seqname || identity)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
-					psprintf("SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%s, %s), "
-							 "GREATEST((SELECT pg_catalog.max(%s) FROM %s), "
-							 "(SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), 1))",
-							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->pkattname),
-							 pk, t->qualname, tables, tid));
+					psprintf("SELECT pg_catalog.setval(g.seqrelid, "
+							 "CASE WHEN g.seq_value IS NULL "
+							 "  THEN LEAST(GREATEST((SELECT pg_catalog.max(%s) FROM %s), g.seq_last_value, g.seqmin), g.seqmax) "
+							 "  WHEN g.grow THEN g.seq_added_max ELSE g.seq_value END, "
+							 "g.seq_value IS NULL OR g.grow OR g.seq_is_called) "
+							 "FROM (SELECT s.seqrelid, s.seqmin, s.seqmax, r.seq_value, r.seq_is_called, r.seq_last_value, r.seq_added_max, "
+							 "  COALESCE(s.seqincrement OPERATOR(pg_catalog.>) 0 AND r.seq_added_max OPERATOR(pg_catalog.<=) s.seqmax "
+							 "    AND r.seq_added_max OPERATOR(pg_catalog.>=) (r.seq_value OPERATOR(pg_catalog.+) "
+							 "      CASE WHEN r.seq_is_called THEN 1 ELSE 0 END), false) AS grow "
+							 "  FROM %s r, pg_catalog.pg_sequence s "
+							 "  WHERE r.table_id OPERATOR(pg_catalog.=) %d "
+							 "  AND s.seqrelid OPERATOR(pg_catalog.=) pg_catalog.pg_get_serial_sequence(%s, %s)::pg_catalog.regclass) g",
+							 pk, t->qualname, tables, tid,
+							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->pkattname)));
 }
 
 /*
@@ -977,7 +1080,19 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	/* privileges: every table we rewrite */
 	check_owner(t->relid);
 	foreach(lc, t->fkeys)
-		check_owner(((CuForeignKey *) lfirst(lc))->relid);
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		check_owner(fk->relid);
+		/* setting a system trigger's state again takes a superuser */
+		if (fk->triggers != NIL && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("foreign key \"%s\" on table \"%s\" has disabled triggers",
+							fk->conname, cu_qualify(fk->nspname, fk->relname)),
+					 errdetail("The foreign key is dropped and added again, and only a superuser can disable the new one's triggers as the old ones were."),
+					 errhint("Run the conversion as a superuser, or enable the triggers (ALTER TABLE ... ENABLE TRIGGER ALL) first.  Nothing was changed.")));
+	}
 
 	plan->table_id = cu_registry_id(t->nspname, t->relname);
 	if (direction == CU_TO_INT && plan->table_id == 0 && !cu_allow_renumber)
@@ -996,6 +1111,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		plan->table_id = (int) cu_spi_getint64(0, 1, &isnull);
 	}
 
+	if (direction == CU_TO_UUID)
+		check_earlier_strategy(plan);
 	foreach(lc, t->fkeys)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
 	check_exclusion(t);

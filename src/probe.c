@@ -5,7 +5,8 @@
  *
  * ALTER COLUMN ... TYPE re-checks every expression that uses the column: a
  * CHECK constraint (id > 0), an index expression or predicate (id % 10,
- * WHERE id > 100), a generated column, a statistics object.  Many of them
+ * WHERE id > 100), a generated column, a statistics object, the default
+ * of a referencing column (DEFAULT 1).  Many of them
  * have no meaning for the new type (there is no uuid > integer), and
  * PostgreSQL finds out only after it has rewritten the table.  So before
  * anything changes we make an empty temporary copy of each table with
@@ -38,12 +39,16 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
-/* The objects whose definitions use columns attnames of relid, as text */
+/*
+ * The objects whose definitions use columns attnames of relid, as text: and
+ * the defaults of those columns, except the key's (keyname), which the
+ * conversion replaces.
+ */
 static char *
-users_of_columns(Oid relid, List *attnames)
+users_of_columns(Oid relid, List *attnames, const char *keyname)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {OIDOID, TEXTARRAYOID, TEXTOID};
+	Datum		values[3];
 	Datum	   *names = palloc(sizeof(Datum) * list_length(attnames));
 	ListCell   *lc;
 	int			n = 0;
@@ -53,6 +58,7 @@ users_of_columns(Oid relid, List *attnames)
 		names[n++] = CStringGetTextDatum(lfirst(lc));
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = CStringGetTextDatum(keyname ? keyname : "");
 	cu_spi_exec_args("SELECT pg_catalog.string_agg(DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), '; ') "
 					 "FROM pg_catalog.pg_depend d "
 					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid "
@@ -69,9 +75,11 @@ users_of_columns(Oid relid, List *attnames)
 					 "       OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
 					 "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_attribute g "
 					 "                         ON g.attrelid OPERATOR(pg_catalog.=) ad.adrelid AND g.attnum OPERATOR(pg_catalog.=) ad.adnum "
-					 "                       WHERE ad.oid OPERATOR(pg_catalog.=) d.objid AND g.attgenerated OPERATOR(pg_catalog.<>) '')) "
+					 "                       WHERE ad.oid OPERATOR(pg_catalog.=) d.objid "
+					 "                         AND (g.attgenerated OPERATOR(pg_catalog.<>) '' "
+					 "                              OR g.attname::pg_catalog.text OPERATOR(pg_catalog.<>) $3))) "
 					 "       OR d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass)",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+					 SPI_OK_SELECT, 3, argtypes, values, NULL);
 	s = cu_spi_getstring(0, 1);
 	return s ? s : "none found";
 }
@@ -91,6 +99,7 @@ probe_table(Oid relid, List *columns)
 	char	   *qual = cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 	StringInfoData drop;
 	StringInfoData alter;
+	const char *keyname = NULL;
 	List	   *attnames = NIL;
 	List	   *types = NIL;
 	ListCell   *lc;
@@ -116,10 +125,17 @@ probe_table(Oid relid, List *columns)
 			ReleaseSysCache(tup);
 		}
 
-		/* (an identity column cannot change type: drop that first) */
-		appendStringInfo(&drop, "%s ALTER COLUMN %s DROP %s",
-						 lc == list_head(columns) ? "" : ",", att,
-						 identity ? "IDENTITY" : "DEFAULT");
+		/*
+		 * The key's default (or identity, which cannot change type) is
+		 * dropped first, as the conversion does; a referencing column keeps
+		 * its default, which must work with the new type.
+		 */
+		if (col->is_key)
+		{
+			appendStringInfo(&drop, " ALTER COLUMN %s DROP %s", att,
+							 identity ? "IDENTITY" : "DEFAULT");
+			keyname = col->attname;
+		}
 		appendStringInfo(&alter, "%s ALTER COLUMN %s TYPE %s USING NULL",
 						 lc == list_head(columns) ? "" : ",", att, col->newtype);
 		attnames = lappend(attnames, col->attname);
@@ -138,7 +154,8 @@ probe_table(Oid relid, List *columns)
 		cu_spi_exec(psprintf("CREATE TEMPORARY TABLE connector_uuid_probe (LIKE %s INCLUDING ALL)", qual),
 					SPI_OK_UTILITY);
 		copied = true;
-		cu_spi_exec(drop.data, SPI_OK_UTILITY);
+		if (keyname)
+			cu_spi_exec(drop.data, SPI_OK_UTILITY);
 		cu_spi_exec(alter.data, SPI_OK_UTILITY);
 	}
 	PG_CATCH();
@@ -174,8 +191,8 @@ probe_table(Oid relid, List *columns)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("column %s of table \"%s\" is used by an expression that does not work with type %s",
 						names.data, qual, typenames.data),
-				 errdetail("Changing the type on an empty copy of the table failed: %s.  Check constraints, index expressions or predicates, generated columns and statistics using the column: %s.",
-						   failure->message, users_of_columns(relid, attnames)),
+				 errdetail("Changing the type on an empty copy of the table failed: %s.  Check constraints, index expressions or predicates, defaults, generated columns and statistics using the column: %s.",
+						   failure->message, users_of_columns(relid, attnames, keyname)),
 				 errhint("Drop those objects (or rewrite them without the column), convert, then create them again for the new type.  Nothing was changed.")));
 	}
 }

@@ -26,6 +26,7 @@ CREATE TABLE @extschema@.connector_uuid_tables (
     seq_is_called    boolean,
     seq_options      text,
     seq_added_max    bigint,
+    seq_extra_sql    text[],
     strategy         text NOT NULL DEFAULT 'v4',
     full_map         boolean NOT NULL DEFAULT true,
     id_key           bytea NOT NULL,
@@ -36,7 +37,8 @@ COMMENT ON TABLE @extschema@.connector_uuid_tables IS
 
 -- The referencing columns' original types, and the original ON DELETE
 -- action of their foreign keys (fk_on_delete: by constraint name, for a
--- column with several foreign keys to the table).
+-- column with several foreign keys to the table).  Found by name, or by
+-- table_oid and column_number if the table or column was renamed since.
 CREATE TABLE @extschema@.connector_uuid_columns (
     table_id         integer NOT NULL,
     schema_name      name NOT NULL,
@@ -45,6 +47,8 @@ CREATE TABLE @extschema@.connector_uuid_columns (
     original_type    text NOT NULL,
     on_delete        "char",
     fk_on_delete     jsonb,
+    table_oid        oid,
+    column_number    smallint,
     PRIMARY KEY (table_id, schema_name, table_name, column_name)
 );
 

@@ -177,8 +177,12 @@ INSERT INTO sq_down DEFAULT VALUES; INSERT INTO sq_down DEFAULT VALUES;
 CREATE TABLE sq_ident (id integer GENERATED ALWAYS AS IDENTITY
     (START WITH 1000 INCREMENT BY 5 MAXVALUE 100000 CACHE 3) PRIMARY KEY, v text);
 INSERT INTO sq_ident (v) VALUES ('a'), ('b');
+CREATE ROLE regress_cu_seq;
+GRANT USAGE, SELECT ON SEQUENCE sq_ident_id_seq TO regress_cu_seq;
+COMMENT ON SEQUENCE sq_ident_id_seq IS 'ids of sq_ident';
 CREATE FUNCTION sq_state() RETURNS TABLE (seq text, last_value bigint, is_called boolean,
-                                          increment bigint, minv bigint, maxv bigint, start bigint, cache bigint)
+                                          increment bigint, minv bigint, maxv bigint, start bigint, cache bigint,
+                                          acl text, comment text)
 LANGUAGE plpgsql AS $$
 DECLARE r record;
 BEGIN
@@ -188,12 +192,15 @@ BEGIN
     LOOP
         seq := r.seqrelid::regclass::text; increment := r.seqincrement; minv := r.seqmin; maxv := r.seqmax;
         start := r.seqstart; cache := r.seqcache;
+        SELECT c.relacl::text, obj_description(c.oid, 'pg_class') INTO acl, comment
+        FROM pg_class c WHERE c.oid = r.seqrelid;
         EXECUTE format('SELECT last_value, is_called FROM %s', r.seqrelid::regclass) INTO last_value, is_called;
         RETURN NEXT;
     END LOOP;
 END $$;
 CREATE TABLE sq_before AS SELECT * FROM sq_state();
-SELECT * FROM sq_before ORDER BY seq;
+SELECT seq, last_value, is_called, increment, minv, maxv, start, cache,
+       acl LIKE '%regress_cu_seq=rU/%' AS granted, comment FROM sq_before ORDER BY seq;
 SELECT connector_uuid_convert(t) FROM unnest(ARRAY['sq_fresh', 'sq_small', 'sq_capped', 'sq_down', 'sq_ident']::regclass[]) t;
 SELECT connector_uuid_revert(t) FROM unnest(ARRAY['sq_fresh', 'sq_small', 'sq_capped', 'sq_down', 'sq_ident']::regclass[]) t;
 SELECT * FROM sq_state() EXCEPT SELECT * FROM sq_before;
@@ -216,6 +223,43 @@ SELECT id, v FROM sq_ident ORDER BY id;
 INSERT INTO sq_ident (v) VALUES ('e') RETURNING id;
 DROP TABLE sq_fresh, sq_small, sq_capped, sq_down, sq_ident, sq_before;
 DROP FUNCTION sq_state();
+DROP ROLE regress_cu_seq;
+
+-- a materialized view's index comments, CLUSTER ON and column statistics
+-- targets, and the targets of statistics objects on converted columns
+CREATE TABLE mvt (id integer PRIMARY KEY, x integer);
+INSERT INTO mvt SELECT g, g % 3 FROM generate_series(1, 9) g;
+CREATE STATISTICS mvt_dep (dependencies) ON id, x FROM mvt;
+ALTER STATISTICS mvt_dep SET STATISTICS 200;
+CREATE MATERIALIZED VIEW mvt_mv AS SELECT id, x FROM mvt;
+CREATE UNIQUE INDEX mvt_mv_id ON mvt_mv (id);
+COMMENT ON INDEX mvt_mv_id IS 'one row per id';
+ALTER MATERIALIZED VIEW mvt_mv CLUSTER ON mvt_mv_id;
+ALTER MATERIALIZED VIEW mvt_mv ALTER COLUMN x SET STATISTICS 300;
+\set mvt_state 'SELECT (SELECT stxstattarget FROM pg_statistic_ext WHERE stxname = ''mvt_dep'') AS stats_target, obj_description(''mvt_mv_id''::regclass, ''pg_class'') AS index_comment, (SELECT indisclustered FROM pg_index WHERE indexrelid = ''mvt_mv_id''::regclass) AS clustered, (SELECT attstattarget FROM pg_attribute WHERE attrelid = ''mvt_mv''::regclass AND attname = ''x'') AS x_target'
+:mvt_state;
+SELECT connector_uuid_convert('mvt');
+:mvt_state;
+SELECT connector_uuid_revert('mvt');
+:mvt_state;
+DROP MATERIALIZED VIEW mvt_mv;
+DROP TABLE mvt;
+
+-- a referencing table and column renamed between convert and revert keep
+-- their original type (bigint, not the key's integer) and ON DELETE action
+CREATE TABLE rn (id integer PRIMARY KEY);
+INSERT INTO rn SELECT generate_series(1, 3);
+CREATE TABLE rn_ref (id integer PRIMARY KEY, rn_id bigint REFERENCES rn ON DELETE SET NULL);
+INSERT INTO rn_ref VALUES (1, 1), (2, 3);
+SELECT connector_uuid_convert('rn', on_delete_cascade => true);
+ALTER TABLE rn_ref RENAME TO rn_ref_renamed;
+ALTER TABLE rn_ref_renamed RENAME COLUMN rn_id TO rn_key;
+SELECT connector_uuid_revert('rn');
+SELECT format_type(atttypid, atttypmod) AS rn_key_type FROM pg_attribute
+WHERE attrelid = 'rn_ref_renamed'::regclass AND attname = 'rn_key';
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'rn_ref_renamed'::regclass AND contype = 'f';
+SELECT * FROM rn_ref_renamed ORDER BY id;
+DROP TABLE rn_ref_renamed, rn;
 
 -- what a foreign key carries besides its definition comes back with it: its
 -- comment, the column list of ON DELETE SET NULL (...), and the state of

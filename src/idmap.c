@@ -130,6 +130,8 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	int64		seq_value = 0;
 	bool		seq_called = false;
 	char	   *seq_options = NULL;
+	Datum		seq_extra = (Datum) 0;
+	bool		seq_extra_null = true;
 	bool		isnull;
 
 	if (table_id == 0)
@@ -186,6 +188,36 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 		if (SPI_processed == 1)
 			seq_options = cu_spi_getstring(0, 1);
 	}
+
+	/*
+	 * An identity's sequence is dropped with the identity, and the revert
+	 * makes a new one: keep its comment and grants, to set them again.
+	 */
+	if (OidIsValid(target->seqrelid) && target->identity)
+	{
+		Oid			seqtypes[2] = {OIDOID, TEXTOID};
+		Datum		seqvalues[2];
+
+		seqvalues[0] = ObjectIdGetDatum(target->seqrelid);
+		seqvalues[1] = CStringGetTextDatum(target->seqqualname);
+		cu_spi_exec_args("SELECT pg_catalog.array_agg(x.stmt ORDER BY x.ord, x.stmt) FROM ("
+						 "SELECT 1 AS ord, pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', $2, d.description) AS stmt "
+						 "FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
+						 "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						 "  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+						 "UNION ALL "
+						 "SELECT 2, pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM %I', $2, pg_catalog.pg_get_userbyid(c.relowner)) "
+						 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL "
+						 "UNION ALL "
+						 "SELECT 3, pg_catalog.format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, $2, "
+						 "       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+						 "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
+						 "       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+						 "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+						 "WHERE c.oid OPERATOR(pg_catalog.=) $1) x",
+						 SPI_OK_SELECT, 2, seqtypes, seqvalues, NULL);
+		seq_extra = cu_spi_getdatum(0, 1, &seq_extra_null);
+	}
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int32GetDatum(table_id);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
@@ -201,14 +233,17 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	else
 		nulls[6] = 'n';
 	{
-		Oid			types[12] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
-		INT8OID, BOOLOID, TEXTOID};
-		Datum		v[12];
-		char		n[12];
+		Oid			types[13] = {INT4OID, NAMEOID, TEXTOID, CHAROID, TEXTOID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
+		INT8OID, BOOLOID, TEXTOID, TEXTARRAYOID};
+		Datum		v[13];
+		char		n[13];
 
 		memcpy(v, values, sizeof(Datum) * 7);
 		memcpy(n, nulls, 7);
-		memset(n + 7, ' ', 5);
+		memset(n + 7, ' ', 6);
+		v[12] = seq_extra;
+		if (seq_extra_null)
+			n[12] = 'n';
 		v[7] = CStringGetTextDatum(options->strategy);
 		v[8] = BoolGetDatum(cu_full_map || strcmp(options->strategy, "v4") != 0);
 		v[9] = Int64GetDatum(seq_value);
@@ -223,21 +258,21 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 								  "identity = $4, original_default = $5, "
 								  "seq_last_value = GREATEST(seq_last_value, $6), "
 								  "sequence_name = $7, strategy = $8, full_map = $9, "
-								  "seq_value = $10, seq_is_called = $11, seq_options = $12 "
+								  "seq_value = $10, seq_is_called = $11, seq_options = $12, seq_extra_sql = $13 "
 								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
-						 SPI_OK_UPDATE, 12, types, v, n);
+						 SPI_OK_UPDATE, 13, types, v, n);
 	}
 
 	/* and the referencing columns' own types */
 	{
 		ListCell   *lc;
 		char	   *ctbl = ext_table("connector_uuid_columns");
-		Oid			types[7] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, CHAROID, TEXTOID};
+		Oid			types[9] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, CHAROID, TEXTOID, OIDOID, INT2OID};
 
 		foreach(lc, target->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc);
-			Datum		v[7];
+			Datum		v[9];
 
 			if (fk->atttypid == UUIDOID)
 				continue;
@@ -248,13 +283,17 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 			v[4] = CStringGetTextDatum(cu_type_name(fk->atttypid));
 			v[5] = CharGetDatum(fk->orig_del_action);
 			v[6] = CStringGetTextDatum(fk->conname);
+			v[7] = ObjectIdGetDatum(fk->relid);
+			v[8] = Int16GetDatum(fk->attnum);
 			/* one row per column; the actions of its foreign keys by name */
-			cu_spi_exec_args(psprintf("INSERT INTO %s AS c (table_id, schema_name, table_name, column_name, original_type, on_delete, fk_on_delete) "
-									  "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object($7, $6::pg_catalog.text)) "
+			cu_spi_exec_args(psprintf("INSERT INTO %s AS c (table_id, schema_name, table_name, column_name, original_type, on_delete, "
+									  "fk_on_delete, table_oid, column_number) "
+									  "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object($7, $6::pg_catalog.text), $8, $9) "
 									  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
 									  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete, "
-									  "fk_on_delete = COALESCE(c.fk_on_delete, '{}') OPERATOR(pg_catalog.||) excluded.fk_on_delete", ctbl),
-							 SPI_OK_INSERT, 7, types, v, NULL);
+									  "fk_on_delete = COALESCE(c.fk_on_delete, '{}') OPERATOR(pg_catalog.||) excluded.fk_on_delete, "
+									  "table_oid = excluded.table_oid, column_number = excluded.column_number", ctbl),
+							 SPI_OK_INSERT, 9, types, v, NULL);
 		}
 	}
 	return table_id;

@@ -32,6 +32,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -396,19 +397,24 @@ group_by_table(CuTarget *t)
 static char *
 child_original_column(int table_id, CuForeignKey *fk, const char *column)
 {
-	Oid			argtypes[4] = {INT4OID, NAMEOID, NAMEOID, NAMEOID};
-	Datum		values[4];
+	Oid			argtypes[6] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, OIDOID, INT2OID};
+	Datum		values[6];
 
 	values[0] = Int32GetDatum(table_id);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
+	values[4] = ObjectIdGetDatum(fk->relid);
+	values[5] = Int16GetDatum(fk->attnum);
+	/* by name; else (renamed since) by the table's OID and column number */
 	cu_spi_exec_args(psprintf("SELECT (%s)::pg_catalog.text FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
-							  "AND schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
-							  "AND column_name OPERATOR(pg_catalog.=) $4",
+							  "AND ((schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
+							  "      AND column_name OPERATOR(pg_catalog.=) $4) "
+							  "     OR (table_oid OPERATOR(pg_catalog.=) $5 AND column_number OPERATOR(pg_catalog.=) $6)) "
+							  "ORDER BY (table_name OPERATOR(pg_catalog.=) $3 AND column_name OPERATOR(pg_catalog.=) $4) DESC LIMIT 1",
 							  column,
 							  ext_qual("connector_uuid_columns")),
-					 SPI_OK_SELECT, 4, argtypes, values, NULL);
+					 SPI_OK_SELECT, 6, argtypes, values, NULL);
 	if (SPI_processed == 0)
 		return NULL;
 	return cu_spi_getstring(0, 1);
@@ -831,6 +837,39 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 	}
 }
 
+/*
+ * ALTER COLUMN ... TYPE rebuilds the statistics objects on the column and
+ * forgets their statistics targets (ALTER STATISTICS ... SET STATISTICS):
+ * set them again after the rewrites.
+ */
+static void
+plan_statistics_targets(CuPlan *plan, List *groups)
+{
+	List	   *relids = list_make1_oid(plan->target->relid);
+	ListCell   *lc;
+
+	foreach(lc, groups)
+		relids = list_append_unique_oid(relids, ((TableCols *) lfirst(lc))->relid);
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1];
+		uint64		i;
+
+		values[0] = ObjectIdGetDatum(relid);
+		cu_spi_exec_args("SELECT pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget) "
+						 "FROM pg_catalog.pg_statistic_ext s "
+						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.stxnamespace "
+						 "WHERE s.stxrelid OPERATOR(pg_catalog.=) $1 AND s.stxstattarget IS NOT NULL "
+						 "  AND s.stxstattarget OPERATOR(pg_catalog.>=) 0 ORDER BY s.stxname",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		for (i = 0; i < SPI_processed; i++)
+			cu_plan_add(plan, CU_STEP_SQL, relid, get_rel_name(relid), "SHARE UPDATE EXCLUSIVE",
+						cu_spi_getstring(i, 1));
+	}
+}
+
 static void
 plan_internal(CuPlan *plan, CuInternalAction action, const char *lockmode, char *text)
 {
@@ -897,6 +936,7 @@ plan_to_uuid(CuPlan *plan)
 	plan_drop_fkeys(plan);
 	plan_rewrite_key_table(plan, groups, NULL, newdefault);
 	plan_rewrite_children(plan, groups, NULL);
+	plan_statistics_targets(plan, groups);
 	plan_add_fkeys(plan);
 	plan_create_views(plan);
 }
@@ -916,6 +956,8 @@ plan_to_int(CuPlan *plan)
 	char		identity = '\0';
 	char	   *seqname = NULL;
 	char	   *seqoptions = NULL;
+	Datum		seqextra;
+	List	   *seqextra_sql = NIL;
 	bool		isnull;
 	bool		full_map = true;
 	Oid			argtypes[1] = {INT4OID};
@@ -923,7 +965,7 @@ plan_to_int(CuPlan *plan)
 
 	values[0] = Int32GetDatum(tid);
 	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy, full_map, "
-							  "seq_options FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
+							  "seq_options, seq_extra_sql FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed == 1)
 	{
@@ -937,6 +979,20 @@ plan_to_int(CuPlan *plan)
 		plan->strategy = cu_spi_getstring(0, 5);
 		full_map = cu_spi_getbool(0, 6, &isnull);
 		seqoptions = cu_spi_getstring(0, 7);
+		seqextra = cu_spi_getdatum(0, 8, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *enulls;
+			int			nelems;
+			int			i;
+
+			deconstruct_array(DatumGetArrayTypeP(seqextra), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &enulls, &nelems);
+			for (i = 0; i < nelems; i++)
+				if (!enulls[i])
+					seqextra_sql = lappend(seqextra_sql, TextDatumGetCString(elems[i]));
+		}
 	}
 	else
 	{
@@ -998,7 +1054,16 @@ plan_to_int(CuPlan *plan)
 							 seqname || seqoptions ?
 							 psprintf(" (%s%s%s)", seqname ? psprintf("SEQUENCE NAME %s", seqname) : "",
 									  seqname && seqoptions ? " " : "", seqoptions ? seqoptions : "") : ""));
+	/* the new identity sequence: the old one's comment and grants */
+	if (identity)
+	{
+		ListCell   *lc;
+
+		foreach(lc, seqextra_sql)
+			cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE UPDATE EXCLUSIVE", lfirst(lc));
+	}
 	plan_rewrite_children(plan, groups, inttype);
+	plan_statistics_targets(plan, groups);
 	plan_add_fkeys(plan);
 	plan_create_views(plan);
 	/*

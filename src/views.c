@@ -146,6 +146,31 @@ save_view(CuView *v)
 						"FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
 						"ORDER BY i.indexrelid",
 						v->relid, qual);
+	after = collect_sql(after,
+						"SELECT pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', n.nspname, ic.relname, d.description) "
+						"FROM pg_catalog.pg_index i "
+						"JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+						"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace "
+						"JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) i.indexrelid "
+						"  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						"  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+						"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY i.indexrelid",
+						v->relid, qual);
+	/* the index it is clustered on, and its columns' statistics targets */
+	after = collect_sql(after,
+						"SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s CLUSTER ON %I', $2, ic.relname) "
+						"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+						"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisclustered",
+						v->relid, qual);
+	if (v->relkind == RELKIND_MATVIEW)
+		after = collect_sql(after,
+							"SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s ALTER COLUMN %I SET STATISTICS %s', $2, "
+							"       a.attname, a.attstattarget) "
+							"FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+							"  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
+							"  AND a.attstattarget IS NOT NULL AND a.attstattarget OPERATOR(pg_catalog.>=) 0 "
+							"ORDER BY a.attnum",
+							v->relid, qual);
 	/* triggers (INSTEAD OF) and rules other than the view's own */
 	after = collect_sql(after,
 						"SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t "

@@ -330,6 +330,8 @@ cu_discover(Oid relid)
 				if (sscanf(tok, "%lld %lld %d %c", &relid, &funcid, &tgtype, &enabled) != 4)
 					elog(ERROR, "unexpected trigger state \"%s\"", tok);
 				trig->relid = (Oid) relid;
+				trig->nspname = get_namespace_name(get_rel_namespace(trig->relid));
+				trig->relname = get_rel_name(trig->relid);
 				trig->funcid = (Oid) funcid;
 				trig->tgtype = (int16) tgtype;
 				trig->enabled = enabled;
@@ -395,4 +397,55 @@ cu_table_state(CuTarget *target, char **detail)
 	if (nuuid > 0 && nint == 0)
 		return CU_STATE_UUID;
 	return CU_STATE_MIXED;
+}
+
+/*
+ * Append to list the statements that give a relation created again under
+ * the same name (qual) the comment and grants relid has now: its comment,
+ * then its ACL, reset exactly (REVOKE from the owner, then each grant).
+ * kind is the word GRANT and COMMENT use for it: TABLE, SEQUENCE, VIEW...
+ */
+List *
+cu_comment_and_grants(List *list, Oid relid, const char *qual, const char *kind)
+{
+	const char *grantkind = strcmp(kind, "SEQUENCE") == 0 ? "SEQUENCE" : "TABLE";
+
+	list = cu_spi_collect(list,
+						  psprintf("SELECT pg_catalog.format('COMMENT ON %s %%s IS %%L', $2, d.description) "
+								   "FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
+								   "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+								   "  AND d.objsubid OPERATOR(pg_catalog.=) 0", kind),
+						  relid, qual);
+	list = cu_spi_collect(list,
+						  psprintf("SELECT pg_catalog.format('REVOKE ALL ON %s %%s FROM %%I', $2, "
+								   "       pg_catalog.pg_get_userbyid(c.relowner)) "
+								   "FROM pg_catalog.pg_class c "
+								   "WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL", grantkind),
+						  relid, qual);
+	list = cu_spi_collect(list,
+						  psprintf("SELECT pg_catalog.format('GRANT %%s ON %s %%s TO %%s%%s', a.privilege_type, $2, "
+								   "       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+								   "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
+								   "       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+								   "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+								   "WHERE c.oid OPERATOR(pg_catalog.=) $1 "
+								   "ORDER BY a.grantee, a.privilege_type", grantkind),
+						  relid, qual);
+	return list;
+}
+
+/* Append to list the COMMENT ON INDEX statements of relid's indexes */
+List *
+cu_index_comments(List *list, Oid relid, const char *qual)
+{
+	return cu_spi_collect(list,
+						  "SELECT pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', n.nspname, ic.relname, d.description) "
+						  "FROM pg_catalog.pg_index i "
+						  "JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+						  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace "
+						  "JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) i.indexrelid "
+						  "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						  "  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+						  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY ic.relname",
+						  relid, qual);
 }

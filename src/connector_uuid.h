@@ -71,6 +71,8 @@ typedef struct CuForeignKey
 typedef struct CuFkTrigger
 {
 	Oid			relid;			/* table the trigger is on */
+	char	   *nspname;		/* and its name (a rebuilt table has a new OID) */
+	char	   *relname;
 	Oid			funcid;			/* RI_FKey_check_ins and the like */
 	int16		tgtype;
 	char		enabled;		/* pg_trigger.tgenabled: D, R or A */
@@ -88,6 +90,26 @@ typedef struct CuView
 	char	   *create_sql;		/* CREATE VIEW / MATERIALIZED VIEW / POLICY / TRIGGER */
 	List	   *after_sql;		/* owner, options, grants, comments, indexes */
 } CuView;
+
+/* A partition of a hash-partitioned key table (partition.c) */
+typedef struct CuLeaf
+{
+	Oid			relid;
+	char	   *nspname;
+	char	   *relname;
+	int			modulus;
+	int			remainder;
+	bool		has_default;	/* a default of its own on the key column */
+	char		identity;		/* its own identity on the key column */
+} CuLeaf;
+
+/* A column whose type a rewrite changes: its new type and USING expression */
+typedef struct CuRewriteColumn
+{
+	char	   *attname;
+	char	   *newtype;
+	char	   *using_expr;
+} CuRewriteColumn;
 
 /* Everything discovered about one conversion */
 typedef struct CuTarget
@@ -107,6 +129,8 @@ typedef struct CuTarget
 	char	   *seqqualname;
 	List	   *fkeys;			/* of CuForeignKey */
 	List	   *views;			/* of CuView, in drop order */
+	bool		partitioned;	/* partitioned by HASH of the key */
+	List	   *leaves;			/* of CuLeaf, in OID order */
 	double		reltuples;
 	int64		total_bytes;
 } CuTarget;
@@ -210,6 +234,8 @@ extern char *cu_extension_schema_name(void);
 extern Oid	cu_uuid_ossp_schema(void);
 extern CuTarget *cu_discover(Oid relid);
 extern Oid	cu_lookup_table(const char *nspname, const char *relname);
+extern List *cu_comment_and_grants(List *list, Oid relid, const char *qual, const char *kind);
+extern List *cu_index_comments(List *list, Oid relid, const char *qual);
 extern CuTableState cu_table_state(CuTarget *target, char **detail);
 extern char *cu_type_name(Oid typid);
 extern char *cu_fk_action_sql(char action);
@@ -259,6 +285,13 @@ extern int	cu_registry_register(CuTarget *target, CuOptions *options);
 extern void cu_idmap_activate(int table_id);
 extern void cu_idmap_deactivate(void);
 
+/* partition.c */
+extern void cu_partition_discover(CuTarget *target);
+extern void cu_partition_check(CuPlan *plan);
+extern void cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype,
+										const char *newdefault, const char *key_using,
+										List *selfcols);
+
 /* probe.c */
 extern void cu_probe_type_change(List *columns);
 
@@ -273,6 +306,7 @@ extern char *cu_spi_getstring(int row, int col);
 extern bool cu_spi_getbool(int row, int col, bool *isnull);
 extern int64 cu_spi_getint64(int row, int col, bool *isnull);
 extern Datum cu_spi_getdatum(int row, int col, bool *isnull);
+extern List *cu_spi_collect(List *list, const char *sql, Oid relid, const char *qualname);
 extern char *cu_qualify(const char *nspname, const char *relname);
 extern int	cu_safe_search_path(void);
 

@@ -212,9 +212,10 @@ run_fk_triggers(CuForeignKey *fk)
 		char	   *tgname;
 		char	   *rel;
 
-		values[0] = ObjectIdGetDatum(fk->relid);
+		/* (by name: a partitioned key table referencing itself is a new table now) */
+		values[0] = ObjectIdGetDatum(cu_lookup_table(fk->nspname, fk->relname));
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->conname));
-		values[2] = ObjectIdGetDatum(trig->relid);
+		values[2] = ObjectIdGetDatum(cu_lookup_table(trig->nspname, trig->relname));
 		values[3] = ObjectIdGetDatum(trig->funcid);
 		values[4] = Int16GetDatum(trig->tgtype);
 		cu_spi_exec_args("SELECT g.tgname FROM pg_catalog.pg_trigger g "
@@ -227,7 +228,7 @@ run_fk_triggers(CuForeignKey *fk)
 		if (SPI_processed != 1)
 			elog(ERROR, "trigger of foreign key \"%s\" not found after it was added", fk->conname);
 		tgname = cu_spi_getstring(0, 1);
-		rel = cu_qualify(get_namespace_name(get_rel_namespace(trig->relid)), get_rel_name(trig->relid));
+		rel = cu_qualify(trig->nspname, trig->relname);
 		cu_spi_exec(psprintf("ALTER TABLE %s %s TRIGGER %s", rel,
 							 trig->enabled == 'D' ? "DISABLE" :
 							 trig->enabled == 'R' ? "ENABLE REPLICA" : "ENABLE ALWAYS",

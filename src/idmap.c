@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -195,28 +196,19 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	 */
 	if (OidIsValid(target->seqrelid) && target->identity)
 	{
-		Oid			seqtypes[2] = {OIDOID, TEXTOID};
-		Datum		seqvalues[2];
+		List	   *stmts = cu_comment_and_grants(NIL, target->seqrelid, target->seqqualname, "SEQUENCE");
 
-		seqvalues[0] = ObjectIdGetDatum(target->seqrelid);
-		seqvalues[1] = CStringGetTextDatum(target->seqqualname);
-		cu_spi_exec_args("SELECT pg_catalog.array_agg(x.stmt ORDER BY x.ord, x.stmt) FROM ("
-						 "SELECT 1 AS ord, pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', $2, d.description) AS stmt "
-						 "FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
-						 "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-						 "  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-						 "UNION ALL "
-						 "SELECT 2, pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM %I', $2, pg_catalog.pg_get_userbyid(c.relowner)) "
-						 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL "
-						 "UNION ALL "
-						 "SELECT 3, pg_catalog.format('GRANT %s ON SEQUENCE %s TO %s%s', a.privilege_type, $2, "
-						 "       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
-						 "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
-						 "       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-						 "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-						 "WHERE c.oid OPERATOR(pg_catalog.=) $1) x",
-						 SPI_OK_SELECT, 2, seqtypes, seqvalues, NULL);
-		seq_extra = cu_spi_getdatum(0, 1, &seq_extra_null);
+		if (stmts != NIL)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * list_length(stmts));
+			ListCell   *lc;
+			int			n = 0;
+
+			foreach(lc, stmts)
+				elems[n++] = CStringGetTextDatum(lfirst(lc));
+			seq_extra = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+			seq_extra_null = false;
+		}
 	}
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int32GetDatum(table_id);

@@ -213,6 +213,9 @@ check_exclusion(CuTarget *t)
 		}
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = Int16GetDatum(attnum);
+		/* (a key table partitioned by HASH of its key is rebuilt: partition.c) */
+		if (relid == t->relid && t->partitioned)
+			continue;
 		cu_spi_exec_args("SELECT 1 FROM pg_catalog.pg_partitioned_table p "
 						 "WHERE p.partrelid OPERATOR(pg_catalog.=) $1 "
 						 "  AND $2 OPERATOR(pg_catalog.=) ANY (p.partattrs::pg_catalog.int2[])",
@@ -626,6 +629,15 @@ plan_locks(CuPlan *plan)
 
 	cu_plan_add(plan, CU_STEP_LOCK, t->relid, t->relname, "ACCESS EXCLUSIVE",
 				psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", t->qualname));
+	/* a partitioned key table's partitions, with it (in OID order) */
+	foreach(lc, t->leaves)
+	{
+		CuLeaf	   *leaf = lfirst(lc);
+
+		cu_plan_add(plan, CU_STEP_LOCK, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE",
+					psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							 cu_qualify(leaf->nspname, leaf->relname)));
+	}
 	list_sort(fks, fk_relid_cmp);
 	foreach(lc, fks)
 	{
@@ -768,20 +780,14 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 	StringInfoData buf;
 	const char *pk = quote_identifier(t->pkattname);
 	const char *newtype = plan->direction == CU_TO_UUID ? "uuid" : inttype;
+	List	   *selfcols = NIL;
 	ListCell   *lc;
 
 	if (plan->direction == CU_TO_UUID && t->identity)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
 					psprintf("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", t->qualname, pk));
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "ALTER TABLE %s", t->qualname);
-	if (t->default_expr)
-		appendStringInfo(&buf, " ALTER COLUMN %s DROP DEFAULT,", pk);
-	appendStringInfo(&buf, " ALTER COLUMN %s TYPE %s USING %s", pk, newtype,
-					 using_expr(plan, t->pkattname, inttype));
-	if (newdefault)
-		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
+	/* self-references: changed in the same pass */
 	foreach(lc, groups)
 	{
 		TableCols  *g = lfirst(lc);
@@ -792,13 +798,38 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 		foreach(lc2, g->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc2);
-			char	   *ctype = plan->direction == CU_TO_UUID ? "uuid" :
-				child_original_type(plan->table_id, fk, inttype);
+			CuRewriteColumn *c = palloc0(sizeof(CuRewriteColumn));
 
-			appendStringInfo(&buf, ", ALTER COLUMN %s TYPE %s USING %s",
-							 quote_identifier(fk->attname), ctype,
-							 using_expr(plan, fk->attname, ctype));
+			c->attname = fk->attname;
+			c->newtype = plan->direction == CU_TO_UUID ? "uuid" :
+				child_original_type(plan->table_id, fk, inttype);
+			c->using_expr = using_expr(plan, fk->attname, c->newtype);
+			selfcols = lappend(selfcols, c);
 		}
+	}
+
+	/* partitioned by HASH of the key: rebuilt around its partitions */
+	if (t->partitioned)
+	{
+		cu_plan_partitioned_rewrite(plan, newtype, newdefault,
+									using_expr(plan, t->pkattname, inttype), selfcols);
+		return;
+	}
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "ALTER TABLE %s", t->qualname);
+	if (t->default_expr)
+		appendStringInfo(&buf, " ALTER COLUMN %s DROP DEFAULT,", pk);
+	appendStringInfo(&buf, " ALTER COLUMN %s TYPE %s USING %s", pk, newtype,
+					 using_expr(plan, t->pkattname, inttype));
+	if (newdefault)
+		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
+	foreach(lc, selfcols)
+	{
+		CuRewriteColumn *c = lfirst(lc);
+
+		appendStringInfo(&buf, ", ALTER COLUMN %s TYPE %s USING %s",
+						 quote_identifier(c->attname), c->newtype, c->using_expr);
 	}
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", buf.data);
 	last_step(plan)->rewrites = true;
@@ -1114,6 +1145,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	}
 
 	t = cu_discover(relid);
+	cu_partition_discover(t);
 	plan->target = t;
 	if (opt->connector)
 		add_connector_children(t, opt);
@@ -1144,6 +1176,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 
 	/* privileges: every table we rewrite */
 	check_owner(t->relid);
+	foreach(lc, t->leaves)
+		check_owner(((CuLeaf *) lfirst(lc))->relid);
 	foreach(lc, t->fkeys)
 	{
 		CuForeignKey *fk = lfirst(lc);
@@ -1181,6 +1215,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	foreach(lc, t->fkeys)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
 	check_exclusion(t);
+	cu_partition_check(plan);
 	check_expressions(plan);
 	if (direction == CU_TO_UUID)
 		check_timestamp_column(t, opt);

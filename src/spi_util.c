@@ -114,3 +114,27 @@ cu_safe_search_path(void)
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
+
+/*
+ * Run sql (one text column) with $1 = relid and $2 = qualname, and append
+ * each non-null row to list: for queries that generate statements.
+ */
+List *
+cu_spi_collect(List *list, const char *sql, Oid relid, const char *qualname)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(qualname);
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 2, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *s = cu_spi_getstring(i, 1);
+
+		if (s)
+			list = lappend(list, s);
+	}
+	return list;
+}

@@ -18,32 +18,15 @@
  */
 #include "connector_uuid.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
-
-/* Run sql (one text column) with $1 = relid, $2 = qualname; append each row */
-static List *
-collect_sql(List *list, const char *sql, Oid relid, const char *qualname)
-{
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	uint64		i;
-
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(qualname);
-	cu_spi_exec_args(sql, SPI_OK_SELECT, 2, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		char	   *s = cu_spi_getstring(i, 1);
-
-		if (s)
-			list = lappend(list, s);
-	}
-	return list;
-}
 
 /* The statements that recreate view v as it is now */
 static void
@@ -95,92 +78,62 @@ save_view(CuView *v)
 	v->drop_sql = psprintf("DROP %s %s", kind, qual);
 
 	/* owner */
-	after = collect_sql(after,
-						psprintf("SELECT pg_catalog.format('ALTER %s %%s OWNER TO %%I', $2, "
-								 "       pg_catalog.pg_get_userbyid(c.relowner)) "
-								 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", kind),
-						v->relid, qual);
-	/* grants: reset to exactly the saved ACL */
-	after = collect_sql(after,
-						"SELECT pg_catalog.format('REVOKE ALL ON TABLE %s FROM %I', $2, "
-						"       pg_catalog.pg_get_userbyid(c.relowner)) "
-						"FROM pg_catalog.pg_class c "
-						"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL",
-						v->relid, qual);
-	after = collect_sql(after,
-						"SELECT pg_catalog.format('GRANT %s ON TABLE %s TO %s%s', a.privilege_type, $2, "
-						"       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
-						"            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
-						"       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-						"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-						"WHERE c.oid OPERATOR(pg_catalog.=) $1 "
-						"ORDER BY a.grantee, a.privilege_type",
-						v->relid, qual);
+	after = cu_spi_collect(after,
+						   psprintf("SELECT pg_catalog.format('ALTER %s %%s OWNER TO %%I', $2, "
+									"       pg_catalog.pg_get_userbyid(c.relowner)) "
+									"FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", kind),
+						   v->relid, qual);
+	/* comment, and grants reset to exactly the saved ACL */
+	after = cu_comment_and_grants(after, v->relid, qual, kind);
 	/* column defaults on the view */
-	after = collect_sql(after,
-						psprintf("SELECT pg_catalog.format('ALTER %s %%s ALTER COLUMN %%I SET DEFAULT %%s', $2, a.attname, "
-								 "       pg_catalog.pg_get_expr(d.adbin, d.adrelid)) "
-								 "FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a "
-								 "  ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum "
-								 "WHERE d.adrelid OPERATOR(pg_catalog.=) $1 ORDER BY a.attnum", kind),
-						v->relid, qual);
-	/* comments on the view and its columns */
-	after = collect_sql(after,
-						psprintf("SELECT pg_catalog.format('COMMENT ON %s %%s IS %%L', $2, d.description) "
-								 "FROM pg_catalog.pg_description d "
-								 "WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
-								 "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-								 "  AND d.objsubid OPERATOR(pg_catalog.=) 0", kind),
-						v->relid, qual);
-	after = collect_sql(after,
-						"SELECT pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', $2, a.attname, d.description) "
-						"FROM pg_catalog.pg_description d JOIN pg_catalog.pg_attribute a "
-						"  ON a.attrelid OPERATOR(pg_catalog.=) d.objoid AND a.attnum OPERATOR(pg_catalog.=) d.objsubid "
-						"WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
-						"  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-						"  AND d.objsubid OPERATOR(pg_catalog.>) 0 ORDER BY a.attnum",
-						v->relid, qual);
+	after = cu_spi_collect(after,
+						   psprintf("SELECT pg_catalog.format('ALTER %s %%s ALTER COLUMN %%I SET DEFAULT %%s', $2, a.attname, "
+									"       pg_catalog.pg_get_expr(d.adbin, d.adrelid)) "
+									"FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a "
+									"  ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum "
+									"WHERE d.adrelid OPERATOR(pg_catalog.=) $1 ORDER BY a.attnum", kind),
+						   v->relid, qual);
+	/* comments on its columns */
+	after = cu_spi_collect(after,
+						   "SELECT pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', $2, a.attname, d.description) "
+						   "FROM pg_catalog.pg_description d JOIN pg_catalog.pg_attribute a "
+						   "  ON a.attrelid OPERATOR(pg_catalog.=) d.objoid AND a.attnum OPERATOR(pg_catalog.=) d.objsubid "
+						   "WHERE d.objoid OPERATOR(pg_catalog.=) $1 "
+						   "  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						   "  AND d.objsubid OPERATOR(pg_catalog.>) 0 ORDER BY a.attnum",
+						   v->relid, qual);
 	/* indexes of a materialized view (and their comments) */
-	after = collect_sql(after,
-						"SELECT pg_catalog.pg_get_indexdef(i.indexrelid) "
-						"FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
-						"ORDER BY i.indexrelid",
-						v->relid, qual);
-	after = collect_sql(after,
-						"SELECT pg_catalog.format('COMMENT ON INDEX %I.%I IS %L', n.nspname, ic.relname, d.description) "
-						"FROM pg_catalog.pg_index i "
-						"JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
-						"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace "
-						"JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) i.indexrelid "
-						"  AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-						"  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
-						"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY i.indexrelid",
-						v->relid, qual);
+	after = cu_spi_collect(after,
+						   "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) "
+						   "FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
+						   "ORDER BY i.indexrelid",
+						   v->relid, qual);
+	after = cu_index_comments(after, v->relid, qual);
 	/* the index it is clustered on, and its columns' statistics targets */
-	after = collect_sql(after,
-						"SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s CLUSTER ON %I', $2, ic.relname) "
-						"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
-						"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisclustered",
-						v->relid, qual);
+	after = cu_spi_collect(after,
+						   "SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s CLUSTER ON %I', $2, ic.relname) "
+						   "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+						   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisclustered",
+						   v->relid, qual);
 	if (v->relkind == RELKIND_MATVIEW)
-		after = collect_sql(after,
-							"SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s ALTER COLUMN %I SET STATISTICS %s', $2, "
-							"       a.attname, a.attstattarget) "
-							"FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
-							"  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
-							"  AND a.attstattarget IS NOT NULL AND a.attstattarget OPERATOR(pg_catalog.>=) 0 "
-							"ORDER BY a.attnum",
-							v->relid, qual);
+		after = cu_spi_collect(after,
+							   "SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s ALTER COLUMN %I SET STATISTICS %s', $2, "
+							   "       a.attname, a.attstattarget) "
+							   "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+							   "  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
+							   "  AND a.attstattarget IS NOT NULL AND a.attstattarget OPERATOR(pg_catalog.>=) 0 "
+							   "ORDER BY a.attnum",
+							   v->relid, qual);
 	/* triggers (INSTEAD OF) and rules other than the view's own */
-	after = collect_sql(after,
-						"SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t "
-						"WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal ORDER BY t.tgname",
-						v->relid, qual);
-	after = collect_sql(after,
-						"SELECT pg_catalog.pg_get_ruledef(r.oid) FROM pg_catalog.pg_rewrite r "
-						"WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
-						"ORDER BY r.rulename",
-						v->relid, qual);
+	after = cu_spi_collect(after,
+						   "SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t "
+						   "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal ORDER BY t.tgname",
+						   v->relid, qual);
+	after = cu_spi_collect(after,
+						   "SELECT pg_catalog.pg_get_ruledef(r.oid) FROM pg_catalog.pg_rewrite r "
+						   "WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
+						   "ORDER BY r.rulename",
+						   v->relid, qual);
 	v->after_sql = after;
 }
 
@@ -300,6 +253,20 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 	return result;
 }
 
+/* The number of attributes of relid (dropped ones included) */
+static int
+relation_natts(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	int			natts;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	natts = ((Form_pg_class) GETSTRUCT(tup))->relnatts;
+	ReleaseSysCache(tup);
+	return natts;
+}
+
 /*
  * Everything in the way of ALTER COLUMN ... TYPE, in the order it must be
  * dropped: rules on tables, policies and triggers that use a converted
@@ -310,8 +277,8 @@ List *
 cu_discover_views(CuTarget *target)
 {
 	int			ncols = 1 + list_length(target->fkeys);
-	Datum	   *relids = palloc(sizeof(Datum) * ncols);
-	Datum	   *attnums = palloc(sizeof(Datum) * ncols);
+	Datum	   *relids;
+	Datum	   *attnums;
 	Oid			argtypes[2] = {OIDARRAYOID, INT2ARRAYOID};
 	Datum		values[2];
 	ListCell   *lc;
@@ -322,6 +289,17 @@ cu_discover_views(CuTarget *target)
 	uint64		nviews;
 	SPITupleTable *tuptable;
 
+	/*
+	 * A partitioned key table is dropped and created again (partition.c):
+	 * everything on it or reading any of its columns (attnum 0: the table
+	 * itself) goes and comes back, and so does what uses the key or a
+	 * self-reference on one of its partitions.
+	 */
+	if (target->partitioned)
+		ncols += relation_natts(target->relid) + 1 +
+			list_length(target->leaves) * (1 + list_length(target->fkeys));
+	relids = palloc(sizeof(Datum) * ncols);
+	attnums = palloc(sizeof(Datum) * ncols);
 	relids[n] = ObjectIdGetDatum(target->relid);
 	attnums[n++] = Int16GetDatum(target->pkattnum);
 	foreach(lc, target->fkeys)
@@ -330,6 +308,33 @@ cu_discover_views(CuTarget *target)
 
 		relids[n] = ObjectIdGetDatum(fk->relid);
 		attnums[n++] = Int16GetDatum(fk->attnum);
+	}
+	if (target->partitioned)
+	{
+		int			a;
+
+		for (a = 0; a <= relation_natts(target->relid); a++)
+		{
+			relids[n] = ObjectIdGetDatum(target->relid);
+			attnums[n++] = Int16GetDatum(a);
+		}
+		foreach(lc, target->leaves)
+		{
+			CuLeaf	   *leaf = lfirst(lc);
+			ListCell   *lc2;
+
+			relids[n] = ObjectIdGetDatum(leaf->relid);
+			attnums[n++] = Int16GetDatum(get_attnum(leaf->relid, target->pkattname));
+			foreach(lc2, target->fkeys)
+			{
+				CuForeignKey *fk = lfirst(lc2);
+
+				if (fk->relid != target->relid)
+					continue;
+				relids[n] = ObjectIdGetDatum(leaf->relid);
+				attnums[n++] = Int16GetDatum(get_attnum(leaf->relid, fk->attname));
+			}
+		}
 	}
 	values[0] = PointerGetDatum(construct_array(relids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(attnums, n, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));

@@ -162,6 +162,49 @@ SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ex_present'
 SELECT pg_get_indexdef('ex_named'::regclass);
 SELECT e.id, r.ex_id FROM ex e JOIN ex_ref r ON r.ex_id = e.id ORDER BY 1;
 
+-- shapes a type change would only trip over half way are refused up front,
+-- each with its reason, and nothing changes
+CREATE TABLE sh (id integer PRIMARY KEY, at timestamptz);
+INSERT INTO sh SELECT g, timestamptz '2026-01-01' + g * interval '1 day' FROM generate_series(1, 4) g;
+CREATE DOMAIN sh_ref_id AS integer CHECK (VALUE > 0);
+CREATE TABLE sh_dom (sh_id sh_ref_id REFERENCES sh);
+SELECT connector_uuid_convert('sh');
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE sh_dom;
+-- a referencing column that also references another table, or that a third
+-- table references
+CREATE TABLE sh_other (id integer PRIMARY KEY);
+INSERT INTO sh_other VALUES (1);
+CREATE TABLE sh_two (sh_id integer PRIMARY KEY REFERENCES sh, CONSTRAINT sh_two_other FOREIGN KEY (sh_id) REFERENCES sh_other);
+SELECT connector_uuid_convert('sh');
+ALTER TABLE sh_two DROP CONSTRAINT sh_two_other;
+CREATE TABLE sh_third (sh_two_id integer REFERENCES sh_two);
+SELECT connector_uuid_convert('sh');
+DROP TABLE sh_third, sh_two, sh_other;
+-- a foreign key declared on one partition only
+CREATE TABLE sh_parts (sh_id integer, k integer) PARTITION BY LIST (k);
+CREATE TABLE sh_parts_1 PARTITION OF sh_parts FOR VALUES IN (1);
+ALTER TABLE sh_parts_1 ADD CONSTRAINT sh_parts_1_sh FOREIGN KEY (sh_id) REFERENCES sh;
+SELECT connector_uuid_convert('sh');
+DROP TABLE sh_parts;
+-- a key table in an inheritance tree
+CREATE TABLE sh_child (extra integer, PRIMARY KEY (id)) INHERITS (sh);
+SELECT connector_uuid_convert('sh');
+SELECT connector_uuid_convert('sh_child');
+DROP TABLE sh_child;
+-- v7 times a version 7 uuid cannot hold
+UPDATE sh SET at = '1969-12-31' WHERE id = 2;
+UPDATE sh SET at = 'infinity' WHERE id = 3;
+SELECT connector_uuid_convert('sh', strategy => 'v7', timestamp_column => 'at');
+\echo :LAST_ERROR_SQLSTATE
+SELECT format_type(atttypid, atttypmod) AS sh_id_type FROM pg_attribute WHERE attrelid = 'sh'::regclass AND attname = 'id';
+SELECT count(*) AS sh_registered FROM connector_uuid_tables WHERE table_name = 'sh';
+UPDATE sh SET at = NULL WHERE id IN (2, 3);
+SELECT connector_uuid_convert('sh', strategy => 'v7', timestamp_column => 'at');
+SELECT connector_uuid_revert('sh');
+DROP TABLE sh;
+DROP DOMAIN sh_ref_id;
+
 -- sequences come back exactly as they were (value, is_called, options),
 -- whatever their bounds and direction; rows added at uuid time move them on
 CREATE TABLE sq_fresh (id serial PRIMARY KEY);
@@ -224,6 +267,21 @@ INSERT INTO sq_ident (v) VALUES ('e') RETURNING id;
 DROP TABLE sq_fresh, sq_small, sq_capped, sq_down, sq_ident, sq_before;
 DROP FUNCTION sq_state();
 DROP ROLE regress_cu_seq;
+
+-- a rule on a referencing table that reads only its own converted column
+CREATE TABLE rl (id integer PRIMARY KEY);
+INSERT INTO rl SELECT generate_series(1, 3);
+CREATE TABLE rl_ref (id integer PRIMARY KEY, rl_id integer REFERENCES rl);
+CREATE TABLE rl_log (note text);
+CREATE RULE rl_ref_logged AS ON INSERT TO rl_ref DO ALSO INSERT INTO rl_log VALUES ('got ' || NEW.rl_id::text);
+SELECT connector_uuid_convert('rl');
+INSERT INTO rl_ref SELECT 1, id FROM rl ORDER BY id LIMIT 1;
+SELECT connector_uuid_revert('rl');
+INSERT INTO rl_ref VALUES (2, 3);
+SELECT count(*) FILTER (WHERE note ~ '^got [0-9a-f-]{36}$') AS uuid_logged,
+       count(*) FILTER (WHERE note = 'got 3') AS integer_logged FROM rl_log;
+SELECT pg_get_ruledef(oid) FROM pg_rewrite WHERE rulename = 'rl_ref_logged';
+DROP TABLE rl_ref, rl_log, rl;
 
 -- a materialized view's index comments, CLUSTER ON and column statistics
 -- targets, and the targets of statistics objects on converted columns

@@ -245,6 +245,111 @@ check_exclusion(CuTarget *t)
 	}
 }
 
+/*
+ * Refuse, before anything changes, the shapes of schema a type change would
+ * only trip over later: a referencing column whose type is a domain, that
+ * another foreign key uses (to another table, or from a third table to it),
+ * a foreign key declared on a single partition, a key table in an
+ * inheritance tree or that is itself a partition.
+ */
+static void
+check_references(CuTarget *t)
+{
+	ListCell   *lc;
+	Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
+	Datum		values[3];
+
+	values[0] = ObjectIdGetDatum(t->relid);
+	cu_spi_exec_args("SELECT pg_catalog.format('%s %s %s', c.oid::pg_catalog.regclass, "
+					 "         CASE WHEN c.relispartition THEN 'is a partition of' ELSE 'inherits from' END, "
+					 "         i.inhparent::pg_catalog.regclass), "
+					 "       c.relispartition "
+					 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid "
+					 "WHERE c.oid OPERATOR(pg_catalog.=) $1 "
+					 "UNION ALL SELECT pg_catalog.format('%s inherits from it', i.inhrelid::pg_catalog.regclass), false "
+					 "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhparent "
+					 "WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
+					 "  AND c.relkind OPERATOR(pg_catalog.<>) 'p' LIMIT 1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		bool		partition = cu_spi_getbool(0, 2, &isnull);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" is part of an inheritance tree", t->qualname),
+				 errdetail("%s: the type of an inherited key column changes with the whole tree, and ids are unique only per table.",
+						   cu_spi_getstring(0, 1)),
+				 partition ?
+				 errhint("Convert the partitioned table instead.  Nothing was changed.") :
+				 errhint("Detach the inheritance (ALTER TABLE ... NO INHERIT), convert, then attach it again.  Nothing was changed.")));
+	}
+
+	foreach(lc, t->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+		char	   *rel = cu_qualify(fk->nspname, fk->relname);
+
+		if (fk->synthetic)
+			continue;
+		values[0] = ObjectIdGetDatum(fk->relid);
+		values[1] = Int16GetDatum(fk->attnum);
+		values[2] = ObjectIdGetDatum(t->relid);
+		cu_spi_exec_args("SELECT pg_catalog.format('foreign key %I on %s references %s', c.conname, "
+						 "       c.conrelid::pg_catalog.regclass, c.confrelid::pg_catalog.regclass) "
+						 "FROM pg_catalog.pg_constraint c "
+						 "WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0 "
+						 "  AND ((c.conrelid OPERATOR(pg_catalog.=) $1 AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) "
+						 "        AND c.confrelid OPERATOR(pg_catalog.<>) $3) "
+						 "    OR (c.confrelid OPERATOR(pg_catalog.=) $1 AND $2 OPERATOR(pg_catalog.=) ANY (c.confkey) "
+						 "        AND c.confrelid OPERATOR(pg_catalog.<>) $3)) "
+						 "ORDER BY 1 LIMIT 1",
+						 SPI_OK_SELECT, 3, argtypes, values, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of table \"%s\" takes part in another foreign key", fk->attname, rel),
+					 errdetail("It references \"%s\", and %s: that key's other side would keep the integer type.",
+							   t->qualname, cu_spi_getstring(0, 1)),
+					 errhint("Drop that foreign key, convert, then create it again between columns of the same type.  Nothing was changed.")));
+
+		if (get_rel_relispartition(fk->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("foreign key \"%s\" is declared on partition \"%s\" only", fk->conname, rel),
+					 errdetail("The column's type belongs to the partitioned table and cannot change in one partition."),
+					 errhint("Declare the foreign key on the partitioned table (or drop it), then convert.  Nothing was changed.")));
+	}
+}
+
+/*
+ * A referencing column whose type is a domain over integer (or uuid): the
+ * conversion would replace the domain and drop its checks.  Checked before
+ * the state of the columns, which would call it half converted.
+ */
+static void
+check_domains(CuTarget *t)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+		char	   *rel = cu_qualify(fk->nspname, fk->relname);
+		Oid			base = fk->synthetic ? fk->atttypid : getBaseType(fk->atttypid);
+
+		if (base != fk->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of table \"%s\" is of domain type %s",
+							fk->attname, rel, format_type_be(fk->atttypid)),
+					 errdetail("A conversion changes the column's type, which would drop the domain and its constraints."),
+					 errhint("Change the column to %s first (ALTER TABLE %s ALTER COLUMN %s TYPE %s), convert, then add the checks back as table constraints.  Nothing was changed.",
+							 format_type_be(base), rel, quote_identifier(fk->attname), format_type_be(base))));
+	}
+}
+
 /* The v7 strategy's timestamp column must exist and hold a time */
 static void
 check_timestamp_column(CuTarget *t, CuOptions *opt)
@@ -267,6 +372,29 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 				 errmsg("column \"%s\" of table \"%s\" is of type %s, not a time",
 						opt->ts_column, t->qualname, format_type_be(typid)),
 				 errhint("The v7 strategy needs a timestamptz, timestamp or date column.")));
+
+	/* a version 7 id holds milliseconds since 1970 in 48 bits */
+	cu_spi_exec(psprintf("SELECT count(*), pg_catalog.min(%s)::pg_catalog.text, pg_catalog.max(%s)::pg_catalog.text FROM %s "
+						 "WHERE NOT pg_catalog.isfinite(%s) "
+						 "   OR %s::pg_catalog.timestamptz OPERATOR(pg_catalog.<) '1970-01-01 00:00:00+00' "
+						 "   OR %s::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) '10889-08-02 05:31:50.655+00'",
+						 quote_identifier(opt->ts_column), quote_identifier(opt->ts_column), t->qualname,
+						 quote_identifier(opt->ts_column), quote_identifier(opt->ts_column),
+						 quote_identifier(opt->ts_column)),
+				SPI_OK_SELECT);
+	{
+		bool		isnull;
+		int64		bad = cu_spi_getint64(0, 1, &isnull);
+
+		if (bad > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("%lld rows of table \"%s\" have a value in \"%s\" that a version 7 uuid cannot hold",
+							(long long) bad, t->qualname, opt->ts_column),
+					 errdetail("Version 7 ids hold the milliseconds since 1970-01-01 in 48 bits; the values out of range run from %s to %s.",
+							   cu_spi_getstring(0, 2), cu_spi_getstring(0, 3)),
+					 errhint("Correct those values (or set them to NULL: the conversion time is used), or choose another strategy.  Nothing was changed.")));
+	}
 }
 
 /*
@@ -433,10 +561,11 @@ child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 }
 
 /*
- * A table converted before gets back the uuids it had then (the id map
- * keeps them, or the key derives them): so its ids keep that conversion's
- * strategy.  Without a strategy argument, use it; with a different one,
- * refuse rather than record a strategy the ids do not have.
+ * A table converted before (it has a registry row) gets back the uuids it
+ * had then (the id map keeps them, or the key derives them): so its ids
+ * keep that conversion's strategy.  Without a strategy argument, use it;
+ * with a different one, refuse rather than record a strategy the ids do
+ * not have.
  */
 static void
 check_earlier_strategy(CuPlan *plan)
@@ -445,17 +574,15 @@ check_earlier_strategy(CuPlan *plan)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 	char	   *earlier;
-	bool		isnull;
 
 	if (plan->table_id == 0)
 		return;
 	values[0] = Int32GetDatum(plan->table_id);
-	cu_spi_exec_args(psprintf("SELECT r.strategy, r.strategy OPERATOR(pg_catalog.=) 'v4' "
-							  "OR EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) r.table_id) "
-							  "FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1",
-							  ext_qual("connector_uuid_map"), ext_qual("connector_uuid_tables")),
+	/* (the registry alone: the map is read only once the locks are held) */
+	cu_spi_exec_args(psprintf("SELECT r.strategy FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1",
+							  ext_qual("connector_uuid_tables")),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed != 1 || !cu_spi_getbool(0, 2, &isnull))
+	if (SPI_processed != 1)
 		return;
 	earlier = cu_spi_getstring(0, 1);
 	if (strcmp(earlier, opt->strategy) == 0)
@@ -1153,6 +1280,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		foreach(lc, t->fkeys)
 			((CuForeignKey *) lfirst(lc))->del_action = 'c';
 
+	check_domains(t);
 	plan->state = cu_table_state(t, &detail);
 	if (plan->state == CU_STATE_MIXED)
 		ereport(ERROR,
@@ -1215,6 +1343,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	foreach(lc, t->fkeys)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
 	check_exclusion(t);
+	check_references(t);
 	cu_partition_check(plan);
 	check_expressions(plan);
 	if (direction == CU_TO_UUID)

@@ -1079,14 +1079,19 @@ plan_to_uuid(CuPlan *plan)
 
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
+	/*
+	 * Rows converted before keep the uuid they had (ON CONFLICT, not NOT
+	 * EXISTS: an anti-join against the map being filled rescans what the
+	 * statement itself inserted, quadratic once the map's statistics say
+	 * it is empty).
+	 */
 	if (strcmp(strategy, "v4") != 0 || cu_full_map)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
-				psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
-						 "SELECT %d, %s, t.%s, %s FROM %s t "
-						 "WHERE NOT EXISTS (SELECT 1 FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) %d "
-						 "AND m.old_id OPERATOR(pg_catalog.=) t.%s)",
-						 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
-						 pk, newid, t->qualname, map, tid, pk));
+					psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
+							 "SELECT %d, %s, t.%s, %s FROM %s t "
+							 "ON CONFLICT (table_id, old_id) DO NOTHING",
+							 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
+							 pk, newid, t->qualname));
 	if (strcmp(strategy, "v4") != 0)
 		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 					  psprintf("load the %s ids of %s from the id map", strategy, t->qualname));

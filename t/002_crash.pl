@@ -61,18 +61,7 @@ my $down = q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'};
 sub crash_at
 {
 	my (%a) = @_;
-	my $w = start_watched($node, 'app', %a);
-	my ($run, $pid, $offset) = @$w{qw(run pid offset)};
-	crash_restart($node, $pid, $a{how});
-	finish_sql($run);
-	close_watcher($w->{watcher});
-	abandon_lock($w->{blocker}) if $w->{blocker};
-
-	like($run->{err}, qr/server closed the connection unexpectedly|terminating connection/,
-		"$a{name}: the client lost its connection");
-	my $steps = progress_of($node, $pid, $offset);
-	like($steps->[-1] // 'none', $a{last_step},
-		"$a{name}: the backend was in the intended step when it died");
+	my $steps = crash_watched($node, 'app', %a);
 	unlike(join("\n", @$steps), $a{not_done}, "$a{name}: and had not finished it")
 	  if $a{not_done};
 	is(version_of($node, 'app'), $a{version}, "$a{name}: at $a{version} after the restart");

@@ -92,17 +92,7 @@ my $convert = q{SELECT connector_uuid_convert('account')};
 sub crash_in_rebuild
 {
 	my (%a) = @_;
-	my $w = start_watched($node, $db, sql => [$convert], %a);
-	my ($run, $pid, $offset) = @$w{qw(run pid offset)};
-	crash_restart($node, $pid, $a{how});
-	finish_sql($run);
-	close_watcher($w->{watcher});
-	abandon_lock($w->{blocker}) if $w->{blocker};
-
-	like($run->{err}, qr/server closed the connection unexpectedly|terminating connection/,
-		"$a{name}: the client lost its connection");
-	my $steps = progress_of($node, $pid, $offset);
-	like($steps->[-1] // 'none', $a{last_step}, "$a{name}: the backend was where it was meant to die");
+	crash_watched($node, $db, sql => [$convert], %a);
 	is(state(), $before, "$a{name}: parent, partitions, rows (each in its partition) and links as before");
 	is(leftovers(), '0', "$a{name}: nothing of the rebuild left behind");
 	is($node->safe_psql($db, 'SELECT count(*) FROM connector_uuid_tables'), '0',

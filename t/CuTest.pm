@@ -18,7 +18,7 @@ use Test::More;
 our @EXPORT = qw(topdir load_app fingerprint version_of verify_ok failed_checks
   column_types hold_lock release_lock abandon_lock start_sql finish_sql
   new_watcher wait_for_backend close_watcher progress_of log_offset
-  crash_restart app_objects start_watched);
+  crash_restart app_objects start_watched crash_watched);
 
 # The tree's top directory: PGXS's prove_installcheck sets TESTDIR; else the
 # parent of t/.
@@ -199,6 +199,28 @@ sub start_watched
 	$r{run} = start_sql($node, $db, @{ $a{sql} });
 	$r{pid} = wait_for_backend($r{watcher}, $a{like}, $a{event}, $a{action});
 	return \%r;
+}
+
+# Run @{$a{sql}} watched (start_watched), crash its backend as $a{how} says
+# once it is where $a{like} says, and check that the client lost its
+# connection and that the backend's last progress line matches
+# $a{last_step}.  Returns the backend's progress lines.
+sub crash_watched
+{
+	my ($node, $db, %a) = @_;
+	my $w = start_watched($node, $db, %a);
+	my ($run, $pid, $offset) = @$w{qw(run pid offset)};
+	crash_restart($node, $pid, $a{how});
+	finish_sql($run);
+	close_watcher($w->{watcher});
+	abandon_lock($w->{blocker}) if $w->{blocker};
+
+	like($run->{err}, qr/server closed the connection unexpectedly|terminating connection/,
+		"$a{name}: the client lost its connection");
+	my $steps = progress_of($node, $pid, $offset);
+	like($steps->[-1] // 'none', $a{last_step},
+		"$a{name}: the backend was in the intended step when it died");
+	return $steps;
 }
 
 # End the blocker's transaction (ROLLBACK) and its session

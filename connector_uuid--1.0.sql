@@ -27,6 +27,7 @@ CREATE TABLE @extschema@.connector_uuid_tables (
     seq_options      text,
     seq_added_max    bigint,
     seq_extra_sql    text[],
+    table_oid        oid,
     strategy         text NOT NULL DEFAULT 'v4',
     full_map         boolean NOT NULL DEFAULT true,
     id_key           bytea NOT NULL,

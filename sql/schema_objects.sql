@@ -283,6 +283,22 @@ SELECT count(*) FILTER (WHERE note ~ '^got [0-9a-f-]{36}$') AS uuid_logged,
 SELECT pg_get_ruledef(oid) FROM pg_rewrite WHERE rulename = 'rl_ref_logged';
 DROP TABLE rl_ref, rl_log, rl;
 
+-- a key table renamed between convert and revert: the revert says under
+-- which name it was converted (and does not renumber, even when allowed)
+CREATE TABLE rk (id integer PRIMARY KEY);
+INSERT INTO rk SELECT generate_series(1, 3);
+SELECT connector_uuid_convert('rk');
+ALTER TABLE rk RENAME TO rk_renamed;
+SELECT connector_uuid_revert('rk_renamed');
+\echo :LAST_ERROR_SQLSTATE
+SET connector_uuid.allow_renumber = on;
+SELECT connector_uuid_revert('rk_renamed');
+RESET connector_uuid.allow_renumber;
+ALTER TABLE rk_renamed RENAME TO rk;
+SELECT connector_uuid_revert('rk');
+SELECT id FROM rk ORDER BY id;
+DROP TABLE rk;
+
 -- a materialized view's index comments, CLUSTER ON and column statistics
 -- targets, and the targets of statistics objects on converted columns
 CREATE TABLE mvt (id integer PRIMARY KEY, x integer);

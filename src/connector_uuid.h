@@ -188,6 +188,7 @@ typedef struct CuPlan
 	CuOptions  *options;
 	CuTableState state;
 	int			table_id;		/* registry id, or 0 if none yet */
+	bool		registered;		/* the table had a registry row: converted before */
 	List	   *steps;			/* of CuStep */
 	List	   *notes;			/* char *: adoption and other messages */
 	bool		adopt;			/* tables already in the target state */

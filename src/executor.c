@@ -277,6 +277,26 @@ write_history(CuPlan *plan, const char *outcome, const char *rows_json,
 }
 
 /*
+ * Record the table's OID as it is now (a partitioned one was rebuilt): if
+ * it is renamed before it is reverted, the revert can say under which name
+ * it was converted instead of finding no id map.
+ */
+static void
+remember_oid(CuPlan *plan)
+{
+	Oid			argtypes[2] = {INT4OID, OIDOID};
+	Datum		values[2];
+
+	if (plan->table_id == 0)
+		return;
+	values[0] = Int32GetDatum(plan->table_id);
+	values[1] = ObjectIdGetDatum(cu_lookup_table(plan->target->nspname, plan->target->relname));
+	cu_spi_exec_args(psprintf("UPDATE %s SET table_oid = $2 WHERE table_id OPERATOR(pg_catalog.=) $1",
+							  cu_qualify(cu_extension_schema_name(), "connector_uuid_tables")),
+					 SPI_OK_UPDATE, 2, argtypes, values, NULL);
+}
+
+/*
  * True if every lock step of plan is already held (after a re-read of the
  * catalogs, a new referencing table may have appeared while we waited).
  * Row locks cannot be looked up: rowlocked lists the tables whose rows we
@@ -381,6 +401,7 @@ cu_execute_plan(CuPlan *plan)
 						appendStringInfoChar(&rows, '}');
 						write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
 									  rows.data, started);
+						remember_oid(plan);
 						break;
 					case CU_ACT_FK_TRIGGERS:
 						run_fk_triggers(step->fkey);

@@ -561,6 +561,32 @@ child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 }
 
 /*
+ * A table with no registry row under its name, at uuid: if it was
+ * converted under another name (renamed since), say so, rather than let
+ * the revert find no id map (and renumber, with allow_renumber).
+ */
+static void
+check_renamed(CuTarget *t)
+{
+	Oid			argtypes[2] = {OIDOID, NAMEOID};
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(t->relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(t->pkattname));
+	cu_spi_exec_args(psprintf("SELECT pg_catalog.format('%%I.%%I', schema_name, table_name) FROM %s "
+							  "WHERE table_oid OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+							  ext_qual("connector_uuid_tables")),
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" was converted under the name \"%s\"", t->qualname, cu_spi_getstring(0, 1)),
+				 errdetail("Its id map is recorded under that name."),
+				 errhint("Rename it back (ALTER TABLE %s RENAME TO ...; ALTER TABLE ... SET SCHEMA ...), revert, then rename it again.  Nothing was changed.",
+						 t->qualname)));
+}
+
+/*
  * A table converted before (it has a registry row) gets back the uuids it
  * had then (the id map keeps them, or the key derives them): so its ids
  * keep that conversion's strategy.  Without a strategy argument, use it;
@@ -1080,18 +1106,19 @@ plan_to_uuid(CuPlan *plan)
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
 	/*
-	 * Rows converted before keep the uuid they had (ON CONFLICT, not NOT
-	 * EXISTS: an anti-join against the map being filled rescans what the
-	 * statement itself inserted, quadratic once the map's statistics say
-	 * it is empty).
+	 * A table converted before: its rows keep the uuid they had (ON
+	 * CONFLICT; not NOT EXISTS, whose anti-join against the map being
+	 * filled can rescan what the statement itself inserted, quadratic once
+	 * the map's statistics say it is empty).  A first conversion has no
+	 * map rows to skip: a plain insert, the cheapest.
 	 */
 	if (strcmp(strategy, "v4") != 0 || cu_full_map)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
 					psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
-							 "SELECT %d, %s, t.%s, %s FROM %s t "
-							 "ON CONFLICT (table_id, old_id) DO NOTHING",
+							 "SELECT %d, %s, t.%s, %s FROM %s t%s",
 							 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
-							 pk, newid, t->qualname));
+							 pk, newid, t->qualname,
+							 plan->registered ? " ON CONFLICT (table_id, old_id) DO NOTHING" : ""));
 	if (strcmp(strategy, "v4") != 0)
 		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 					  psprintf("load the %s ids of %s from the id map", strategy, t->qualname));
@@ -1327,6 +1354,9 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	}
 
 	plan->table_id = cu_registry_id(t->nspname, t->relname);
+	plan->registered = (plan->table_id != 0);
+	if (direction == CU_TO_INT && plan->table_id == 0)
+		check_renamed(t);
 	if (direction == CU_TO_INT && plan->table_id == 0 && !cu_allow_renumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

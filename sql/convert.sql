@@ -149,6 +149,13 @@ CREATE PUBLICATION pub_orders FOR TABLE order_lines;
 SELECT connector_uuid_convert('orders');
 \echo :LAST_ERROR_SQLSTATE
 DROP PUBLICATION pub_orders;
+SET client_min_messages = error;
+CREATE PUBLICATION pub_shop FOR TABLES IN SCHEMA shop;
+RESET client_min_messages;
+\set VERBOSITY terse
+SELECT connector_uuid_convert('orders');
+\set VERBOSITY default
+DROP PUBLICATION pub_shop;
 SELECT connector_uuid_convert('orders', strategy => 'v9');
 \echo :LAST_ERROR_SQLSTATE
 SELECT connector_uuid_convert('orders', strategy => 'v7', timestamp_column => 'note');

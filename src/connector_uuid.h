@@ -161,8 +161,9 @@ typedef enum CuInternalAction
 	CU_ACT_REGISTER,			/* write the table's row in the registry */
 	CU_ACT_LOAD_EXCEPTIONS,		/* load non-derived map rows into memory */
 	CU_ACT_FINISH,				/* set the registry state, history row */
-	CU_ACT_FK_TRIGGERS			/* set a re-added foreign key's triggers as
+	CU_ACT_FK_TRIGGERS,			/* set a re-added foreign key's triggers as
 								 * they were (disabled, replica, always) */
+	CU_ACT_EXPECT_NONE			/* run sql, a count, and fail unless it is 0 */
 } CuInternalAction;
 
 typedef struct CuStep

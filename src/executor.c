@@ -147,6 +147,28 @@ step_summary(CuStep *step)
 }
 
 /*
+ * A guard: run the step's count and fail if it found anything, so that
+ * what follows (a DROP of a work table) can never lose rows.
+ */
+static void
+expect_none(CuStep *step)
+{
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute(step->sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed for: %s", step->sql);
+	n = cu_spi_getint64(0, 1, &isnull);
+	if (n != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("%lld rows of table \"%s\" found no partition to go to",
+						(long long) n, step->relname),
+				 errdetail("The guard \"%s\" found rows left behind.", step->sql),
+				 errhint("Nothing was changed: the whole conversion was rolled back.")));
+}
+
+/*
  * Add a foreign key.  With skip_validation the constraint is created valid
  * without scanning: see the file header for why that is sound.
  */
@@ -405,6 +427,9 @@ cu_execute_plan(CuPlan *plan)
 						break;
 					case CU_ACT_FK_TRIGGERS:
 						run_fk_triggers(step->fkey);
+						break;
+					case CU_ACT_EXPECT_NONE:
+						expect_none(step);
 						break;
 					case CU_ACT_NONE:
 						break;

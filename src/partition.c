@@ -149,6 +149,56 @@ cu_partition_discover(CuTarget *t)
 }
 
 /*
+ * Refuse a table whose partitions leave some hash remainders uncovered: a
+ * row whose new id hashes there would have no partition to go to.  Hash
+ * moduli divide one another, so the partitions cover everything exactly
+ * when their shares of the largest modulus add up to it.
+ */
+static void
+check_coverage(CuTarget *t)
+{
+	int			largest = 0;
+	int64		covered = 0;
+	int			missing = 0;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	foreach(lc, t->leaves)
+		largest = Max(largest, ((CuLeaf *) lfirst(lc))->modulus);
+	foreach(lc, t->leaves)
+		covered += largest / ((CuLeaf *) lfirst(lc))->modulus;
+	if (covered == largest)
+		return;
+
+	initStringInfo(&buf);
+	for (int r = 0; r < largest; r++)
+	{
+		bool		found = false;
+
+		foreach(lc, t->leaves)
+		{
+			CuLeaf	   *leaf = lfirst(lc);
+
+			if (r % leaf->modulus == leaf->remainder)
+				found = true;
+		}
+		if (found)
+			continue;
+		if (++missing <= 5)
+			appendStringInfo(&buf, "%s(MODULUS %d, REMAINDER %d)", missing > 1 ? ", " : "", largest, r);
+	}
+	if (missing > 5)
+		appendStringInfo(&buf, " and %d more", missing - 5);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("partitioned table \"%s\" cannot be rebuilt: its partitions do not cover every hash remainder",
+					t->qualname),
+			 errdetail("The new ids hash anywhere, and no partition would take those that hash to %s.", buf.data),
+			 errhint("Create the missing partitions (CREATE TABLE ... PARTITION OF %s FOR VALUES WITH (...)), then convert.  Nothing was changed.",
+					 t->qualname)));
+}
+
+/*
  * Refuse, before anything changes, what the rebuild of a partitioned key
  * table would lose or trip over.
  */
@@ -171,6 +221,12 @@ cu_partition_check(CuPlan *plan)
 				 errhint("GRANT CREATE ON SCHEMA %s to the role converting it.  Nothing was changed.",
 						 quote_identifier(t->nspname))));
 
+	refuse_if_any("SELECT pg_catalog.format('index %I', ic.relname) FROM pg_catalog.pg_index i "
+				  "JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+				  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT i.indisvalid ORDER BY 1",
+				  t->relid, t->qualname, t->qualname, "an index on it is not valid",
+				  "An index created ON ONLY the parent is valid once every partition has one attached: "
+				  "attach them (ALTER INDEX ... ATTACH PARTITION) or drop the index, then convert.");
 	refuse_if_any("SELECT pg_catalog.format('rule %I', r.rulename) FROM pg_catalog.pg_rewrite r "
 				  "WHERE r.ev_class OPERATOR(pg_catalog.=) $1 ORDER BY 1",
 				  t->relid, t->qualname, t->qualname, "it has rules",
@@ -186,8 +242,24 @@ cu_partition_check(CuPlan *plan)
 				  "ORDER BY 1",
 				  t->relid, t->qualname, t->qualname, "another column is an identity column (its sequence would start over)",
 				  "Make it a serial column (a sequence and a default) first.");
+	refuse_if_any("SELECT pg_catalog.format('constraint %I on %s', c.conname, c.conrelid::pg_catalog.regclass) "
+				  "FROM pg_catalog.pg_constraint c "
+				  "WHERE c.conrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p) "
+				  "  AND c.contype OPERATOR(pg_catalog.=) 'c' AND NOT c.convalidated ORDER BY 1",
+				  t->relid, t->qualname, t->qualname, "a check constraint on it or a partition is NOT VALID",
+				  "Moved rows are checked again, and the new parent's constraints are created valid: "
+				  "VALIDATE CONSTRAINT them (or drop them), then convert.");
 	refuse_if_any("SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) "
-				  "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) $1 "
+				  "FROM pg_catalog.pg_depend d "
+				  "WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+				  "  AND d.refobjid OPERATOR(pg_catalog.=) $1 "
+				  "  AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass "
+				  "ORDER BY 1",
+				  t->relid, t->qualname, t->qualname, "functions with a SQL-standard body (BEGIN ATOMIC) read it",
+				  "Drop those functions, convert, then create them again.");
+	refuse_if_any("SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) "
+				  "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c "
+				  "  ON c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p) "
 				  "WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass "
 				  "  AND d.refobjid OPERATOR(pg_catalog.=) c.reltype AND d.deptype OPERATOR(pg_catalog.=) 'n' "
 				  "ORDER BY 1",
@@ -203,10 +275,21 @@ cu_partition_check(CuPlan *plan)
 				  "Drop those foreign keys, convert, then create them again.");
 	if (t->leaves == NIL)
 		return;
+	check_coverage(t);
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
 		char	   *q = cu_qualify(leaf->nspname, leaf->relname);
+
+		/* attached from a table with an identity key of its own */
+		if (leaf->identity && !t->identity)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("partitioned table \"%s\" cannot be rebuilt: partition \"%s\" has an identity key of its own",
+							t->qualname, q),
+					 errdetail("A uuid column cannot be an identity column, and the partition's identity would not come back on revert."),
+					 errhint("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY (the parent's default gives new rows their ids), then convert.  Nothing was changed.",
+							 q, quote_identifier(t->pkattname))));
 
 		refuse_if_any("SELECT pg_catalog.format('trigger %I on %s', g.tgname, $2) FROM pg_catalog.pg_trigger g "
 					  "WHERE g.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT g.tgisinternal "
@@ -269,6 +352,17 @@ parent_objects(CuTarget *t)
 					   "                    AND c.conrelid OPERATOR(pg_catalog.=) $1) "
 					   "ORDER BY i.indexrelid",
 					   relid, q);
+	/* the tablespaces of those (a constraint's definition names its own) */
+	l = cu_spi_collect(l, "SELECT pg_catalog.format('ALTER INDEX %I.%I SET TABLESPACE %I', n.nspname, ic.relname, sp.spcname) "
+					   "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					   "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace "
+					   "JOIN pg_catalog.pg_tablespace sp ON sp.oid OPERATOR(pg_catalog.=) ic.reltablespace "
+					   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
+					   "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c "
+					   "                  WHERE c.conindid OPERATOR(pg_catalog.=) i.indexrelid "
+					   "                    AND c.conrelid OPERATOR(pg_catalog.=) $1) "
+					   "ORDER BY i.indexrelid",
+					   relid, q);
 	/* foreign keys to other tables (those to its own key are re-added by the plan) */
 	l = cu_spi_collect(l, "SELECT pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', $2, c.conname, "
 					   "       pg_catalog.pg_get_constraintdef(c.oid)) "
@@ -301,7 +395,11 @@ parent_objects(CuTarget *t)
 					   "       pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget) END), "
 					   "  (3, (SELECT pg_catalog.format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, s.stxname, d.description) "
 					   "       FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) s.oid "
-					   "        AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass))) x(k, stmt) "
+					   "        AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass)), "
+					   "  (4, CASE WHEN s.stxowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r "
+					   "                                                  WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN "
+					   "       pg_catalog.format('ALTER STATISTICS %I.%I OWNER TO %I', n.nspname, s.stxname, "
+					   "                         pg_catalog.pg_get_userbyid(s.stxowner)) END)) x(k, stmt) "
 					   "WHERE s.stxrelid OPERATOR(pg_catalog.=) $1 ORDER BY s.stxname, x.k",
 					   relid, q);
 	/* owner, comment, grants (reset to exactly the saved ACL), column grants */
@@ -464,11 +562,14 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		CuLeaf	   *leaf = lfirst(lc);
 
 		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ROW EXCLUSIVE",
-					psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s "
-							 "WHERE pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s)",
-							 cu_qualify(leaf->nspname, leaf->relname), cols, cols, moved,
-							 parent, leaf->modulus, leaf->remainder, key_using));
+					psprintf("WITH arriving AS (DELETE FROM %s WHERE pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s) "
+							 "RETURNING %s) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM arriving",
+							 moved, parent, leaf->modulus, leaf->remainder, key_using,
+							 cols, cu_qualify(leaf->nspname, leaf->relname), cols, cols));
 	}
+	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, "NONE",
+				psprintf("SELECT pg_catalog.count(*) FROM %s", moved));
+	((CuStep *) llast(plan->steps))->action = CU_ACT_EXPECT_NONE;
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", psprintf("DROP TABLE %s", moved));
 	foreach(lc, t->leaves)
 	{

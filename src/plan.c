@@ -416,16 +416,29 @@ check_publications(CuPlan *plan)
 		Datum		values[1];
 
 		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
-		cu_spi_exec_args("SELECT p.pubname FROM pg_catalog.pg_publication p "
-						 "WHERE p.puballtables OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r "
-						 "  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) $1) "
-						 "ORDER BY 1 LIMIT 1",
+		/* the table or one of its partitions, listed or in a listed schema */
+		cu_spi_exec_args("WITH tree AS (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c "
+						 "  WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t) "
+						 "     OR c.oid OPERATOR(pg_catalog.=) $1) "
+						 "SELECT x.pubname, x.what FROM ("
+						 "SELECT p.pubname, 'FOR ALL TABLES' AS what FROM pg_catalog.pg_publication p WHERE p.puballtables "
+						 "UNION ALL SELECT p.pubname, pg_catalog.format('table %s', r.prrelid::pg_catalog.regclass) "
+						 "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_rel r "
+						 "  ON r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid IN (SELECT tree.oid FROM tree) "
+#if PG_VERSION_NUM >= 150000
+						 "UNION ALL SELECT p.pubname, pg_catalog.format('FOR TABLES IN SCHEMA %I', n.nspname) "
+						 "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_namespace pn "
+						 "  ON pn.pnpubid OPERATOR(pg_catalog.=) p.oid AND pn.pnnspid IN (SELECT tree.relnamespace FROM tree) "
+						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) pn.pnnspid "
+#endif
+						 ") x ORDER BY 1, 2 LIMIT 1",
 						 SPI_OK_SELECT, 1, argtypes, values, NULL);
 		if (SPI_processed > 0)
 		{
 			StringInfoData ddl;
 			ListCell   *lc2;
-			char	   *pubname = cu_spi_getstring(0, 1);
+			char	   *pubname = pstrdup(cu_spi_getstring(0, 1));
+			char	   *what = pstrdup(cu_spi_getstring(0, 2));
 
 			initStringInfo(&ddl);
 			foreach(lc2, plan->steps)
@@ -440,8 +453,8 @@ check_publications(CuPlan *plan)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("table \"%s\" is part of publication \"%s\"",
 							get_rel_name(lfirst_oid(lc)), pubname),
-					 errdetail("Logical replication would send uuid values to a subscriber whose columns are still integer.  "
-							   "A subscriber needs these statements, with the same id map:\n%s", ddl.data),
+					 errdetail("The publication publishes it (%s).  Logical replication would send uuid values to a subscriber whose columns are still integer.  "
+							   "A subscriber needs these statements, with the same id map:\n%s", what, ddl.data),
 					 errhint("Remove the tables from the publication, convert publisher and subscriber, then add them back.")));
 		}
 	}
@@ -666,6 +679,15 @@ check_expressions(CuPlan *plan)
 	col->newtype = keytype;
 	col->is_key = true;
 	cols = lappend(cols, col);
+	/* a partition may have expressions of its own on the key */
+	foreach(lc, t->leaves)
+	{
+		CuProbeColumn *leafcol = palloc0(sizeof(CuProbeColumn));
+
+		*leafcol = *col;
+		leafcol->relid = ((CuLeaf *) lfirst(lc))->relid;
+		cols = lappend(cols, leafcol);
+	}
 	foreach(lc, t->fkeys)
 	{
 		CuForeignKey *fk = lfirst(lc);

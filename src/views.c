@@ -173,7 +173,8 @@ save_rule(CuView *v)
  * Row-level-security policies and triggers (a WHEN clause, UPDATE OF)
  * that use a converted column: ALTER COLUMN ... TYPE refuses them too.  They
  * are dropped before the views and recreated after them, as they were:
- * definition, roles, enabled state, comments.
+ * definition, roles, enabled state (a trigger's clones on partitions
+ * included, where one was enabled or disabled on its own), comments.
  */
 static List *
 discover_policies_and_triggers(Datum relids, Datum attnums)
@@ -205,7 +206,7 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 					 "  (SELECT pg_catalog.format('COMMENT ON POLICY %I ON %I.%I IS %L', p.polname, n.nspname, c.relname, ds.description) "
 					 "     FROM pg_catalog.pg_description ds WHERE ds.objoid OPERATOR(pg_catalog.=) p.oid "
 					 "      AND ds.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass), "
-					 "  NULL "
+					 "  NULL, NULL "
 					 "FROM deps JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) deps.objid "
 					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -221,7 +222,19 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 					 "      AND ds.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass), "
 					 "  CASE t.tgenabled WHEN 'D' THEN pg_catalog.format('ALTER TABLE %I.%I DISABLE TRIGGER %I', n.nspname, c.relname, t.tgname) "
 					 "                   WHEN 'R' THEN pg_catalog.format('ALTER TABLE %I.%I ENABLE REPLICA TRIGGER %I', n.nspname, c.relname, t.tgname) "
-					 "                   WHEN 'A' THEN pg_catalog.format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', n.nspname, c.relname, t.tgname) END "
+					 "                   WHEN 'A' THEN pg_catalog.format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', n.nspname, c.relname, t.tgname) END, "
+					 "  (WITH RECURSIVE cl(oid, tgrelid, tgname, tgenabled, above, depth) AS ("
+					 "     SELECT x.oid, x.tgrelid, x.tgname, x.tgenabled, t.tgenabled, 1 FROM pg_catalog.pg_trigger x "
+					 "     WHERE x.tgparentid OPERATOR(pg_catalog.=) t.oid "
+					 "     UNION ALL SELECT x.oid, x.tgrelid, x.tgname, x.tgenabled, cl.tgenabled, cl.depth OPERATOR(pg_catalog.+) 1 "
+					 "     FROM pg_catalog.pg_trigger x JOIN cl ON x.tgparentid OPERATOR(pg_catalog.=) cl.oid) "
+					 "   SELECT pg_catalog.string_agg(pg_catalog.format('ALTER TABLE %I.%I %s TRIGGER %I', pn.nspname, pc.relname, "
+					 "       CASE cl.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' "
+					 "                         WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, cl.tgname), "
+					 "       '; ' ORDER BY cl.depth, pc.relname) "
+					 "   FROM cl JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) cl.tgrelid "
+					 "   JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace "
+					 "   WHERE cl.tgenabled OPERATOR(pg_catalog.<>) cl.above OR cl.tgenabled OPERATOR(pg_catalog.<>) 'O') "
 					 "FROM deps JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) deps.objid "
 					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -247,6 +260,9 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 7)) != NULL)
 			v->after_sql = lappend(v->after_sql, s);
 		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 8)) != NULL)
+			v->after_sql = lappend(v->after_sql, s);
+		/* its clones on partitions whose state is their own */
+		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 9)) != NULL)
 			v->after_sql = lappend(v->after_sql, s);
 		result = lappend(result, v);
 	}

@@ -44,6 +44,17 @@ CREATE TABLE posting (id serial PRIMARY KEY, account_id integer NOT NULL REFEREN
 INSERT INTO posting (account_id, amount) SELECT 1 + g % 60, g FROM generate_series(1, 200) g;
 CREATE VIEW account_names AS SELECT name FROM "Account";
 GRANT SELECT ON account_names TO regress_cu_part_reader;
+-- grants made by a role other than the owner keep their grantor
+CREATE ROLE regress_cu_part_granter;
+GRANT USAGE ON SCHEMA "Part Schema" TO regress_cu_part_granter;
+GRANT SELECT ON "Account" TO regress_cu_part_granter WITH GRANT OPTION;
+GRANT UPDATE (currency) ON "Account" TO regress_cu_part_granter WITH GRANT OPTION;
+GRANT SELECT ON account_names TO regress_cu_part_granter WITH GRANT OPTION;
+SET ROLE regress_cu_part_granter;
+GRANT SELECT ON "Account" TO PUBLIC;
+GRANT UPDATE (currency) ON "Account" TO regress_cu_part_reader;
+GRANT SELECT ON account_names TO PUBLIC;
+RESET ROLE;
 CREATE POLICY account_all ON "Account" USING (true);
 ALTER TABLE "Account" ENABLE ROW LEVEL SECURITY;
 CREATE FUNCTION account_touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
@@ -73,7 +84,7 @@ CREATE FUNCTION parent_state() RETURNS TABLE (what text, detail text) LANGUAGE s
            || coalesce(obj_description(c.oid, 'pg_class'), '-') || ' '
            || (SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM aclexplode(c.relacl)
                WHERE grantee = 'regress_cu_part_reader'::regrole)
-           || ' ' || pg_get_partkeydef(c.oid)
+           || ' ' || pg_get_partkeydef(c.oid) || ' ' || array_to_string(c.relacl, ',')
     FROM pg_class c WHERE c.oid = '"Account"'::regclass
     UNION ALL SELECT 'column grant', a.attname || ' ' || array_to_string(a.attacl, ',')
     FROM pg_attribute a WHERE a.attrelid = '"Account"'::regclass AND a.attacl IS NOT NULL
@@ -98,6 +109,9 @@ CREATE TABLE snap_state AS SELECT * FROM parent_state();
 SELECT step, relation, lock_mode, statement FROM connector_uuid_plan('"Account"'::regclass)
 WHERE statement ~ '^(LOCK|ALTER TABLE .* (RENAME|DETACH|ATTACH)|CREATE TABLE|WITH (moving|arriving)|SELECT pg_catalog.count|DROP TABLE)'
 ORDER BY step;
+-- the grants another role made run as that role
+SELECT relation, statement FROM connector_uuid_plan('"Account"'::regclass)
+WHERE statement ~ 'GRANTED BY' ORDER BY step;
 
 -- a failure half way (a partition's own check rejects the rows moving into
 -- it) leaves everything as it was
@@ -240,4 +254,5 @@ SELECT count(*) AS registered FROM connector_uuid_tables WHERE table_name IN ('b
 DROP EXTENSION connector_uuid;
 DROP SCHEMA "Part Schema" CASCADE;
 DROP ROLE regress_cu_part_reader;
+DROP ROLE regress_cu_part_granter;
 RESET search_path;

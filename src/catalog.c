@@ -400,6 +400,66 @@ cu_table_state(CuTarget *target, char **detail)
 }
 
 /*
+ * Append to list the GRANT statements that recreate relid's ACL (columns:
+ * its columns' ACLs) on a relation of the same name, qual.  A grant made by
+ * a role other than the owner (which held the privilege WITH GRANT OPTION)
+ * says GRANTED BY that role, so that it is recorded as the same role's, and
+ * comes after the grant it depends on; the executor runs it as that role.
+ * GRANTED BY exists from PostgreSQL 14, and is used only when the
+ * converting role could act as the grantor (a member of it, or superuser):
+ * otherwise the grant is recorded as the owner's.
+ */
+List *
+cu_grants(List *list, Oid relid, const char *qual, const char *grantkind, bool columns)
+{
+	const char *acl = columns ?
+		"SELECT att.attnum, att.attname, a.grantor, a.grantee, a.privilege_type, a.is_grantable "
+		"FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a "
+		"WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attacl IS NOT NULL "
+		"  AND att.attnum OPERATOR(pg_catalog.>) 0 AND NOT att.attisdropped" :
+		"SELECT 0::pg_catalog.int2 AS attnum, NULL::pg_catalog.name AS attname, "
+		"       a.grantor, a.grantee, a.privilege_type, a.is_grantable "
+		"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+		"WHERE c.oid OPERATOR(pg_catalog.=) $1";
+#if PG_VERSION_NUM >= 140000
+	const char *granted_by =
+		"CASE WHEN acl.grantor OPERATOR(pg_catalog.<>) own.relowner "
+		"      AND pg_catalog.pg_has_role(acl.grantor, 'MEMBER') "
+		"     THEN ' GRANTED BY ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(acl.grantor)) "
+		"     ELSE '' END";
+#else
+	const char *granted_by = "''";
+#endif
+
+	return cu_spi_collect(list,
+						  psprintf("WITH RECURSIVE own AS (SELECT c.relowner FROM pg_catalog.pg_class c "
+								   "                       WHERE c.oid OPERATOR(pg_catalog.=) $1), "
+								   "acl AS (%s), "
+								   "chain(attnum, grantor, grantee, privilege_type, is_grantable, depth) AS ("
+								   "  SELECT acl.attnum, acl.grantor, acl.grantee, acl.privilege_type, acl.is_grantable, 0 "
+								   "  FROM acl, own WHERE acl.grantor OPERATOR(pg_catalog.=) own.relowner "
+								   "  UNION ALL SELECT acl.attnum, acl.grantor, acl.grantee, acl.privilege_type, acl.is_grantable, "
+								   "    chain.depth OPERATOR(pg_catalog.+) 1 "
+								   "  FROM acl JOIN chain ON acl.attnum OPERATOR(pg_catalog.=) chain.attnum "
+								   "    AND acl.grantor OPERATOR(pg_catalog.=) chain.grantee "
+								   "    AND acl.privilege_type OPERATOR(pg_catalog.=) chain.privilege_type AND chain.is_grantable "
+								   "  WHERE chain.depth OPERATOR(pg_catalog.<) 8) "
+								   "SELECT pg_catalog.format('GRANT %%s%%s ON %s %%s TO %%s%%s%%s', acl.privilege_type, "
+								   "       CASE WHEN acl.attname IS NOT NULL THEN pg_catalog.format(' (%%I)', acl.attname) ELSE '' END, $2, "
+								   "       CASE WHEN acl.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+								   "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(acl.grantee)) END, "
+								   "       CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, %s) "
+								   "FROM acl, own "
+								   "ORDER BY (SELECT pg_catalog.min(ch.depth) FROM chain ch "
+								   "          WHERE ch.attnum OPERATOR(pg_catalog.=) acl.attnum AND ch.grantor OPERATOR(pg_catalog.=) acl.grantor "
+								   "            AND ch.grantee OPERATOR(pg_catalog.=) acl.grantee "
+								   "            AND ch.privilege_type OPERATOR(pg_catalog.=) acl.privilege_type) NULLS LAST, "
+								   "         acl.attnum, acl.grantee, acl.privilege_type",
+								   acl, grantkind, granted_by),
+						  relid, qual);
+}
+
+/*
  * Append to list the statements that give a relation created again under
  * the same name (qual) the comment and grants relid has now: its comment,
  * then its ACL, reset exactly (REVOKE from the owner, then each grant).
@@ -422,15 +482,7 @@ cu_comment_and_grants(List *list, Oid relid, const char *qual, const char *kind)
 								   "FROM pg_catalog.pg_class c "
 								   "WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relacl IS NOT NULL", grantkind),
 						  relid, qual);
-	list = cu_spi_collect(list,
-						  psprintf("SELECT pg_catalog.format('GRANT %%s ON %s %%s TO %%s%%s', a.privilege_type, $2, "
-								   "       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
-								   "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
-								   "       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-								   "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-								   "WHERE c.oid OPERATOR(pg_catalog.=) $1 "
-								   "ORDER BY a.grantee, a.privilege_type", grantkind),
-						  relid, qual);
+	list = cu_grants(list, relid, qual, grantkind, false);
 	return list;
 }
 

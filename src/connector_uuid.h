@@ -236,6 +236,7 @@ extern char *cu_extension_schema_name(void);
 extern Oid	cu_uuid_ossp_schema(void);
 extern CuTarget *cu_discover(Oid relid);
 extern Oid	cu_lookup_table(const char *nspname, const char *relname);
+extern List *cu_grants(List *list, Oid relid, const char *qual, const char *grantkind, bool columns);
 extern List *cu_comment_and_grants(List *list, Oid relid, const char *qual, const char *kind);
 extern List *cu_index_comments(List *list, Oid relid, const char *qual);
 extern CuTableState cu_table_state(CuTarget *target, char **detail);

@@ -39,12 +39,14 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
+#include "parser/parser.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -144,6 +146,56 @@ step_summary(CuStep *step)
 	if (*p)
 		appendStringInfoString(&buf, "...");
 	return buf.data;
+}
+
+/*
+ * Run one SQL step.  A GRANT ... GRANTED BY role (catalog.c: a grant that a
+ * role other than the owner made) runs as that role, which PostgreSQL
+ * requires of GRANTED BY, so the grant is recorded as that role's again.  If
+ * the converting role can no longer act as the grantor, the grant runs
+ * without the clause and is recorded as the owner's.
+ */
+static void
+run_sql(const char *sql)
+{
+	const char *run = sql;
+	Oid			grantor = InvalidOid;
+	Oid			save_userid = InvalidOid;
+	int			save_sec = 0;
+	int			rc;
+
+#if PG_VERSION_NUM >= 140000
+	if (strncmp(sql, "GRANT ", 6) == 0 && strstr(sql, " GRANTED BY ") != NULL)
+	{
+		List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+		Node	   *stmt = list_length(raw) == 1 ? ((RawStmt *) linitial(raw))->stmt : NULL;
+
+		if (stmt && IsA(stmt, GrantStmt) && ((GrantStmt *) stmt)->grantor != NULL)
+		{
+			RoleSpec   *spec = ((GrantStmt *) stmt)->grantor;
+			const char *clause = " GRANTED BY ";
+			int			at = spec->location - (int) strlen(clause);
+
+			grantor = get_rolespec_oid(spec, false);
+			if (!superuser() && !is_member_of_role(GetUserId(), grantor) &&
+				at > 0 && strncmp(sql + at, clause, strlen(clause)) == 0)
+			{
+				run = pnstrdup(sql, at);
+				grantor = InvalidOid;
+			}
+		}
+	}
+#endif
+	if (OidIsValid(grantor))
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(grantor, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	}
+	rc = SPI_execute(run, false, 0);
+	if (OidIsValid(grantor))
+		SetUserIdAndSecContext(save_userid, save_sec);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed (%s) for: %s", SPI_result_code_string(rc), run);
 }
 
 /*
@@ -399,14 +451,8 @@ cu_execute_plan(CuPlan *plan)
 		switch (step->kind)
 		{
 			case CU_STEP_SQL:
-				{
-					int			rc = SPI_execute(step->sql, false, 0);
-
-					if (rc < 0)
-						elog(ERROR, "SPI_execute failed (%s) for: %s",
-							 SPI_result_code_string(rc), step->sql);
-					break;
-				}
+				run_sql(step->sql);
+				break;
 			case CU_STEP_FKEY:
 				run_fkey_step(step);
 				break;

@@ -407,14 +407,7 @@ parent_objects(CuTarget *t)
 					   "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
 					   relid, q);
 	l = cu_comment_and_grants(l, relid, q, "TABLE");
-	l = cu_spi_collect(l, "SELECT pg_catalog.format('GRANT %s (%I) ON TABLE %s TO %s%s', a.privilege_type, att.attname, $2, "
-					   "       CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
-					   "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, "
-					   "       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-					   "FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a "
-					   "WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attacl IS NOT NULL "
-					   "ORDER BY att.attnum, a.grantee, a.privilege_type",
-					   relid, q);
+	l = cu_grants(l, relid, q, "TABLE", true);
 	/* row-level security, replica identity, column statistics targets and options */
 	l = cu_spi_collect(l, "SELECT pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) "
 					   "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relrowsecurity "

@@ -263,7 +263,7 @@ cu_partition_check(CuPlan *plan)
 				  "WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass "
 				  "  AND d.refobjid OPERATOR(pg_catalog.=) c.reltype AND d.deptype OPERATOR(pg_catalog.=) 'n' "
 				  "ORDER BY 1",
-				  t->relid, t->qualname, t->qualname, "other objects use its row type",
+				  t->relid, t->qualname, t->qualname, "other objects use its row type or a partition's",
 				  "Drop those objects (columns or functions of the table's row type), convert, then create them again.");
 	refuse_if_any("SELECT pg_catalog.format('foreign key %I on %s', c.conname, c.conrelid::pg_catalog.regclass) "
 				  "FROM pg_catalog.pg_constraint c "

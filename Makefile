@@ -23,7 +23,7 @@ DATA = connector_uuid--1.0.sql connector_uuid--1.0--2.0.sql connector_uuid--2.0-
 DATA_built = connector_uuid--2.0.sql
 EXTRA_CLEAN = connector_uuid--2.0.sql
 
-REGRESS = install plan upgrade downgrade adopt errors privileges hostile schema_app schema_objects partitioned convert update_paths
+REGRESS = install plan upgrade downgrade adopt errors privileges hostile overloads schema_app schema_objects partitioned convert update_paths
 REGRESS_OPTS = --load-extension=uuid-ossp
 ISOLATION = concurrent_dml lock_wait
 ISOLATION_OPTS = --load-extension=uuid-ossp
@@ -38,7 +38,7 @@ connector_uuid--2.0.sql: connector_uuid--1.0.sql
 	    -e 's/VERSION .1\.0. to load this file/to load this file/' $< > $@
 	printf '%s\n' '' '-- Installing 2.0 directly: migrate the tables if they are there (none yet' \
 	    '-- during pg_restore, which creates extensions before tables).' \
-	    'SELECT @extschema@.connector_uuid_upgrade(missing_ok => true);' >> $@
+	    'SELECT @extschema@.connector_uuid_upgrade(true::pg_catalog.bool);' >> $@
 
 # every source file includes the one header
 $(OBJS): src/connector_uuid.h

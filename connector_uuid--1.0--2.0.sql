@@ -6,4 +6,4 @@
 -- The migration: mcp_connectors.id and the columns that reference it become
 -- uuid, every row and link kept.  The C engine discovers the tables from the
 -- catalogs, checks them, and runs its plan (see connector_uuid_plan()).
-SELECT @extschema@.connector_uuid_upgrade();
+SELECT @extschema@.connector_uuid_upgrade(false::pg_catalog.bool);

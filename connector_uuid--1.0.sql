@@ -81,10 +81,10 @@ COMMENT ON TABLE @extschema@.connector_uuid_history IS
     'connector_uuid: every upgrade and downgrade that committed';
 
 -- pg_dump must keep their rows (the map is what makes a rollback lossless).
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_tables', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_columns', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_map', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_tables'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_columns'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_map'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history'::pg_catalog.regclass, ''::pg_catalog.text);
 
 -- The map and the keys are not for everyone.
 REVOKE ALL ON @extschema@.connector_uuid_tables, @extschema@.connector_uuid_columns,
@@ -180,11 +180,11 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT (SELECT e.extversion FROM pg_catalog.pg_extension e
-             WHERE e.extname OPERATOR(pg_catalog.=) 'connector_uuid'),
+             WHERE e.extname OPERATOR(pg_catalog.=) 'connector_uuid'::pg_catalog.name),
            (SELECT pg_catalog.count(*)::integer FROM @extschema@.connector_uuid_tables),
            (SELECT pg_catalog.count(*) FROM @extschema@.connector_uuid_map),
            (SELECT pg_catalog.count(*) FILTER (WHERE derived) FROM @extschema@.connector_uuid_map),
-           (SELECT COALESCE(pg_catalog.jsonb_agg(h ORDER BY h.started_at DESC), '[]')
+           (SELECT COALESCE(pg_catalog.jsonb_agg(h ORDER BY h.started_at DESC), '[]'::pg_catalog.jsonb)
               FROM (SELECT * FROM @extschema@.connector_uuid_history
                      ORDER BY started_at DESC LIMIT 5) h)
 $$;

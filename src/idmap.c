@@ -139,7 +139,7 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 	{
 		bytea	   *key = palloc(VARHDRSZ + 16);
 
-		cu_spi_exec(psprintf("SELECT COALESCE(max(table_id), 0) + 1 FROM %s", tbl),
+		cu_spi_exec(psprintf("SELECT COALESCE(pg_catalog.max(table_id), 0) OPERATOR(pg_catalog.+) 1 FROM %s", tbl),
 					SPI_OK_SELECT);
 		table_id = (int) cu_spi_getint64(0, 1, &isnull);
 
@@ -173,7 +173,7 @@ cu_registry_register(CuTarget *target, CuOptions *options)
 		Oid			seqtypes[1] = {OIDOID};
 		Datum		seqvalues[1];
 
-		cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, "
+		cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END, "
 							 "last_value, is_called FROM %s",
 							 target->seqqualname), SPI_OK_SELECT);
 		seq_last = cu_spi_getint64(0, 1, &isnull);

@@ -374,7 +374,7 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 				 errhint("The v7 strategy needs a timestamptz, timestamp or date column.")));
 
 	/* a version 7 id holds milliseconds since 1970 in 48 bits */
-	cu_spi_exec(psprintf("SELECT count(*), pg_catalog.min(%s)::pg_catalog.text, pg_catalog.max(%s)::pg_catalog.text FROM %s "
+	cu_spi_exec(psprintf("SELECT pg_catalog.count(*), pg_catalog.min(%s)::pg_catalog.text, pg_catalog.max(%s)::pg_catalog.text FROM %s "
 						 "WHERE NOT pg_catalog.isfinite(%s) "
 						 "   OR %s::pg_catalog.timestamptz OPERATOR(pg_catalog.<) '1970-01-01 00:00:00+00' "
 						 "   OR %s::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) '10889-08-02 05:31:50.655+00'",
@@ -940,9 +940,9 @@ static char *
 using_expr(CuPlan *plan, const char *attname, const char *inttype)
 {
 	if (plan->direction == CU_TO_UUID)
-		return psprintf("%s(%s, %d)", ext_qual("connector_uuid_to_uuid"),
+		return psprintf("%s(%s::pg_catalog.int8, %d::pg_catalog.int4)", ext_qual("connector_uuid_to_uuid"),
 						quote_identifier(attname), plan->table_id);
-	return psprintf("%s(%s, %d, false)::%s", ext_qual("connector_uuid_to_int"),
+	return psprintf("%s(%s::pg_catalog.uuid, %d::pg_catalog.int4, false::pg_catalog.bool)::%s", ext_qual("connector_uuid_to_int"),
 					quote_identifier(attname), plan->table_id, inttype);
 }
 
@@ -1108,18 +1108,18 @@ plan_to_uuid(CuPlan *plan)
 	 * from the parent row, and looked up from the map by every rewrite.
 	 */
 	if (strcmp(strategy, "v5") == 0)
-		newid = psprintf("%s(%s::pg_catalog.uuid, %s OPERATOR(pg_catalog.||) t.%s::pg_catalog.text)",
+		newid = psprintf("%s(%s::pg_catalog.uuid, %s::pg_catalog.text OPERATOR(pg_catalog.||) t.%s::pg_catalog.text)",
 						 cu_qualify(get_namespace_name(ossp), "uuid_generate_v5"),
 						 quote_literal_cstr(plan->options->namespace_uuid),
 						 quote_literal_cstr(psprintf("%s:", t->relname)), pk);
 	else if (strcmp(strategy, "v7") == 0)
-		newid = psprintf("%s(%s, t.%s)", ext_qual("connector_uuid_v7"),
+		newid = psprintf("%s(%s, t.%s::pg_catalog.int8)", ext_qual("connector_uuid_v7"),
 						 plan->options->ts_column ?
 						 psprintf("COALESCE(t.%s::pg_catalog.timestamptz, pg_catalog.transaction_timestamp())",
 								  quote_identifier(plan->options->ts_column)) :
 						 "pg_catalog.transaction_timestamp()", pk);
 	else
-		newid = psprintf("%s(t.%s, %d)", ext_qual("connector_uuid_to_uuid"), pk, tid);
+		newid = psprintf("%s(t.%s::pg_catalog.int8, %d::pg_catalog.int4)", ext_qual("connector_uuid_to_uuid"), pk, tid);
 	if (strcmp(strategy, "v7") == 0)
 		newdefault = psprintf("%s()", ext_qual("connector_uuid_generate_v7"));
 	else
@@ -1246,12 +1246,12 @@ plan_to_int(CuPlan *plan)
 						 "FROM %s t, (SELECT GREATEST("
 						 "  (SELECT pg_catalog.max(old_id) FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
 						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), %s0) AS base) b "
-						 "WHERE %s(t.%s, %d, true) IS NULL RETURNING old_id) "
+						 "WHERE %s(t.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool) IS NULL RETURNING old_id) "
 						 "UPDATE %s SET seq_added_max = (SELECT pg_catalog.max(old_id) FROM added) "
 						 "WHERE table_id OPERATOR(pg_catalog.=) %d",
 						 map, tid, pk, t->qualname, map, tid, tables, tid,
 						 full_map ? "" :
-						 psprintf("(SELECT pg_catalog.max(%s(t2.%s, %d, true)) FROM %s t2), ",
+						 psprintf("(SELECT pg_catalog.max(%s(t2.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool)) FROM %s t2), ",
 								  ext_qual("connector_uuid_to_int"), pk, tid, t->qualname),
 						 ext_qual("connector_uuid_to_int"), pk, tid, tables, tid));
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",

@@ -272,7 +272,7 @@ check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
 		if (!seq)
 			return add_check(checks, item, false, "no sequence is owned by mcp_connectors.id");
 		cu_spi_exec(psprintf("SELECT COALESCE((SELECT pg_catalog.max(id) FROM %s), 0), "
-							 "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s)",
+							 "(SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s)",
 							 cu_qualify(nsp, "mcp_connectors"), seq), SPI_OK_SELECT);
 		max_id = cu_spi_getint64(0, 1, &isnull);
 		last = cu_spi_getint64(0, 2, &isnull);

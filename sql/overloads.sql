@@ -71,7 +71,7 @@ BEGIN
             ('connector_uuid_convert', 'text', 'void', ''),
             ('connector_uuid_convert', 'pk_table text, strategy text', 'void', ''),
             ('connector_uuid_convert', 'pk_table text, strategy text, timestamp_column text', 'void', ''),
-            ('connector_uuid_convert', 'pk_table text, strategy text, namespace text', 'void', ''),
+            ('connector_uuid_convert', 'pk_table text, strategy text, on_delete_cascade boolean, namespace text', 'void', ''),
             ('connector_uuid_convert', 'pk_table regclass, strategy text, timestamp_column text', 'void', ''),
             ('connector_uuid_revert', 'text', 'void', ''),
             ('connector_uuid_revert', 'integer', 'void', ''),

@@ -194,6 +194,17 @@ SELECT count(*) AS access_differing FROM (
     EXCEPT SELECT a.id, m.old_id::integer FROM app.connector_access a
     LEFT JOIN app.connector_uuid_map m ON m.new_id = a.connector_id) d;
 
+-- a plant that differs only by a defaulted parameter makes the call
+-- ambiguous: it fails, nothing runs, nothing changes (PostgreSQL cannot be
+-- told to prefer one of two candidates in the same schema)
+SET ROLE regress_cu_planter;
+CREATE FUNCTION app.connector_uuid_downgrade(i bigint DEFAULT 0) RETURNS void LANGUAGE sql
+    AS $$ INSERT INTO app.planted_calls VALUES ('app.connector_uuid_downgrade(bigint DEFAULT 0)', false) $$;
+RESET ROLE;
+ALTER EXTENSION connector_uuid UPDATE TO '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'connector_uuid';
+DROP FUNCTION app.connector_uuid_downgrade(bigint);
+
 -- not one planted function or operator ran
 SELECT what, superuser, count(*) AS calls FROM app.planted_calls GROUP BY 1, 2 ORDER BY 1, 2;
 

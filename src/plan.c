@@ -1342,6 +1342,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 				 errmsg("table \"%s\" and the tables referencing it are half converted", t->qualname),
 				 errdetail("%s.", detail),
 				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.  Nothing was changed.")));
+	/* integer columns left as they are, for lack of a foreign key */
+	plan->notes = cu_softref_notes(plan->notes, t);
 	if ((direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
 		(direction == CU_TO_INT && plan->state == CU_STATE_INTEGER))
 	{

@@ -295,6 +295,13 @@ extern void cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype,
 										const char *newdefault, const char *key_using,
 										List *selfcols);
 
+/* privcheck.c */
+extern void cu_check_privileges(CuPlan *plan);
+
+/* softref.c */
+extern List *cu_soft_references(Oid relid, List *skip);
+extern List *cu_softref_notes(List *notes, CuTarget *target);
+
 /* probe.c */
 extern void cu_probe_type_change(List *columns);
 

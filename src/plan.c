@@ -1342,10 +1342,13 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 				 errmsg("table \"%s\" and the tables referencing it are half converted", t->qualname),
 				 errdetail("%s.", detail),
 				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.  Nothing was changed.")));
+	/* integer columns left as they are, for lack of a foreign key */
+	plan->notes = cu_softref_notes(plan->notes, t);
 	if ((direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
 		(direction == CU_TO_INT && plan->state == CU_STATE_INTEGER))
 	{
 		plan->adopt = true;
+		cu_check_privileges(plan);
 		plan->table_id = cu_registry_id(t->nspname, t->relname);
 		plan->notes = lappend(plan->notes,
 							  psprintf("the tables are already %s (%s): adopting them as they are, no row changed",
@@ -1374,6 +1377,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 					 errdetail("The foreign key is dropped and added again, and only a superuser can disable the new one's triggers as the old ones were."),
 					 errhint("Run the conversion as a superuser, or enable the triggers (ALTER TABLE ... ENABLE TRIGGER ALL) first.  Nothing was changed.")));
 	}
+	/* the grants a role that is not a superuser needs besides (privcheck.c) */
+	cu_check_privileges(plan);
 
 	plan->table_id = cu_registry_id(t->nspname, t->relname);
 	plan->registered = (plan->table_id != 0);

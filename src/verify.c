@@ -7,9 +7,11 @@
  * check does not stop the others.  At 2.0 the checks are the guide's ten
  * (three column types, CASCADE on both foreign keys, the MD5 index, all
  * connectors accessible, all servers linked, uuid-ossp enabled, generated
- * UUIDs for new connectors); at 1.0 their integer-era equivalents.  Two rows
- * are added: whether the extension's version agrees with the tables (and
- * the fix when it does not), and whether every access grant is linked.
+ * UUIDs for new connectors); at 1.0 their integer-era equivalents.  Three
+ * rows are added: whether the extension's version agrees with the tables
+ * (and the fix when it does not), whether every access grant is linked, and
+ * the integer columns left unconverted for want of a foreign key (softref.c;
+ * informational, it always passes).
  *
  * Nothing here writes, so it runs on a hot standby.  It reads the catalogs;
  * a link check scans a child table only when no valid, enabled foreign key
@@ -288,6 +290,51 @@ check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
 }
 
 /*
+ * Integer columns named like references to mcp_connectors.id that no
+ * foreign key proves to be one (softref.c): listed, never failed, since
+ * leaving them alone is the conversion's intended behaviour and a strict
+ * deploy must not break on a DBA's decision.  The connector's two children
+ * are checked by the rows above, not here.
+ */
+static List *
+check_soft_references(List *checks, const char *nsp, Oid parent)
+{
+	const char *item = "integer columns that look like references to mcp_connectors";
+	static const char *const children[] = {"connector_access", "mcp_servers"};
+	List	   *skip = NIL;
+	List	   *refs;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i;
+
+	if (!OidIsValid(parent))
+		return add_check(checks, item, true, "table mcp_connectors does not exist");
+	for (i = 0; i < lengthof(children); i++)
+	{
+		Oid			relid = cu_lookup_table(nsp, children[i]);
+		CuForeignKey *fk;
+
+		if (!OidIsValid(relid))
+			continue;
+		fk = palloc0(sizeof(CuForeignKey));
+		fk->relid = relid;
+		fk->attnum = get_attnum(relid, "connector_id");
+		fk->attname = "connector_id";
+		skip = lappend(skip, fk);
+	}
+	refs = cu_soft_references(parent, skip);
+	if (refs == NIL)
+		return add_check(checks, item, true, "none");
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "not converted: no foreign key proves this is a reference: ");
+	foreach(lc, refs)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	appendStringInfoString(&buf, " (see the README, \"Soft references\", to translate them with the id map)");
+	return add_check(checks, item, true, buf.data);
+}
+
+/*
  * The whole checklist for the extension's current version.  Caller is
  * connected to SPI under a safe search_path.
  */
@@ -350,5 +397,6 @@ cu_verify(bool thorough)
 					   ? psprintf("installed in schema %s", get_namespace_name(cu_uuid_ossp_schema()))
 					   : "not installed; fix: CREATE EXTENSION \"uuid-ossp\"");
 	checks = check_default(checks, nsp, parent, at2);
+	checks = check_soft_references(checks, nsp, parent);
 	return checks;
 }

@@ -43,11 +43,19 @@ INSERT INTO needed (privilege, object) VALUES
     ('CREATE', 'SCHEMA app');               -- a partitioned table is rebuilt there
 -- (public's USAGE and the database's TEMPORARY are PUBLIC's by default)
 REVOKE USAGE ON SCHEMA public FROM PUBLIC;
-SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()) \gexec
-SELECT format('GRANT %s ON %s TO regress_cu_owner', privilege, object) FROM needed ORDER BY n \gexec
+DO $$
+DECLARE
+    r record;
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    FOR r IN SELECT * FROM needed ORDER BY n LOOP
+        EXECUTE format('GRANT %s ON %s TO regress_cu_owner', r.privilege, r.object);
+    END LOOP;
+END $$;
 
 -- Run sql as the owner and roll it back whatever happens: 'ok', or the
--- error's SQLSTATE, message and hint (the role's name shown as <owner>).
+-- error's SQLSTATE, message and hint (the database's name shown as
+-- <database>).
 CREATE FUNCTION as_owner(sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     st text;
@@ -64,7 +72,8 @@ BEGIN
     IF st = 'P0001' AND msg = 'ran' THEN
         RETURN 'ok';
     END IF;
-    RETURN st || ' ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
+    RETURN replace(st || ' ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END,
+                   quote_ident(current_database()), '<database>');
 END $$;
 
 -- what must not change: rows and column types; and the registry, map and
@@ -107,11 +116,11 @@ BEGIN
 END $$;
 \pset format unaligned
 \pset fieldsep ' | '
-SELECT n, privilege || ' ON ' || object AS missing,
+SELECT n, replace(privilege || ' ON ' || object, quote_ident(current_database()), '<database>') AS missing,
        without(n, $$SELECT count(*) FROM cu_ext.connector_uuid_plan('app.orders'::regclass)$$) AS plan
 FROM needed ORDER BY n;
 -- the conversion gives the same errors as its plan
-SELECT n, privilege || ' ON ' || object AS missing
+SELECT n, replace(privilege || ' ON ' || object, quote_ident(current_database()), '<database>') AS missing
 FROM needed
 WHERE without(n, $$SELECT count(*) FROM cu_ext.connector_uuid_plan('app.orders'::regclass)$$)
       IS DISTINCT FROM without(n, $$SELECT cu_ext.connector_uuid_convert('app.orders')$$)
@@ -145,10 +154,10 @@ SELECT pg_typeof(id) AS accounts, count(*) FROM app.accounts GROUP BY 1;
 
 -- the revert: each grant it needs missing in turn (those it does not need
 -- say ok); the plan of the revert refuses the same
-SELECT n, privilege || ' ON ' || object AS missing,
+SELECT n, replace(privilege || ' ON ' || object, quote_ident(current_database()), '<database>') AS missing,
        without(n, $$SELECT cu_ext.connector_uuid_revert('app.orders')$$) AS revert
 FROM needed ORDER BY n;
-SELECT n, privilege || ' ON ' || object AS missing
+SELECT n, replace(privilege || ' ON ' || object, quote_ident(current_database()), '<database>') AS missing
 FROM needed
 WHERE without(n, $$SELECT count(*) FROM cu_ext.connector_uuid_plan('app.orders'::regclass)$$)
       IS DISTINCT FROM without(n, $$SELECT cu_ext.connector_uuid_revert('app.orders')$$)
@@ -168,7 +177,7 @@ SELECT direction, table_name, role_name = 'regress_cu_owner' AS by_the_owner
 FROM cu_ext.connector_uuid_history ORDER BY started_at, table_name;
 
 GRANT USAGE ON SCHEMA public TO PUBLIC;
-SELECT format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database()) \gexec
+DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database()); END $$;
 DROP FUNCTION without(integer, text), as_owner(text), state(), registry();
 DROP TABLE needed, before;
 DROP SCHEMA app CASCADE;

@@ -154,14 +154,19 @@ step_summary(CuStep *step)
  * requires of GRANTED BY, so the grant is recorded as that role's again.  If
  * the converting role can no longer act as the grantor, the grant runs
  * without the clause and is recorded as the owner's.
+ *
+ * A step with run_as runs the application's code (a table rewrite evaluates
+ * CHECK constraints and generated columns, DML fires triggers): it runs as
+ * that role under SECURITY_RESTRICTED_OPERATION (see cu_enter()).  Event
+ * triggers fire as that role then.
  */
 static void
-run_sql(const char *sql)
+run_sql(CuStep *step)
 {
+	const char *sql = step->sql;
 	const char *run = sql;
 	Oid			grantor = InvalidOid;
-	Oid			save_userid = InvalidOid;
-	int			save_sec = 0;
+	CuContext	cx;
 	int			rc;
 
 #if PG_VERSION_NUM >= 140000
@@ -186,16 +191,46 @@ run_sql(const char *sql)
 		}
 	}
 #endif
-	if (OidIsValid(grantor))
-	{
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(grantor, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	}
+	if (OidIsValid(step->run_as))
+		cu_enter(&cx, step->run_as, SECURITY_RESTRICTED_OPERATION);
+	else if (OidIsValid(grantor))
+		cu_enter(&cx, grantor, SECURITY_LOCAL_USERID_CHANGE);
 	rc = SPI_execute(run, false, 0);
-	if (OidIsValid(grantor))
-		SetUserIdAndSecContext(save_userid, save_sec);
+	if (OidIsValid(step->run_as) || OidIsValid(grantor))
+		cu_leave(&cx);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed (%s) for: %s", SPI_result_code_string(rc), run);
+}
+
+/*
+ * run_sql(), and if it fails in a way an event trigger may have caused
+ * (see cu_event_trigger_hint()), the same error with a hint naming them.
+ */
+static void
+run_step_sql(CuStep *step, const char *evtnames)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (evtnames == NULL)
+	{
+		run_sql(step);
+		return;
+	}
+	PG_TRY();
+	{
+		run_sql(step);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		cu_event_trigger_hint(edata, evtnames, OidIsValid(step->run_as));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -395,6 +430,24 @@ locks_held(CuPlan *plan, List *rowlocked)
 }
 
 /*
+ * The plan's tables, found by name (a partitioned key table is a new table
+ * after its rebuild): see cu_prime_index_expressions().
+ */
+static void
+prime_plan_tables(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	cu_prime_index_expressions(cu_lookup_table(plan->target->nspname, plan->target->relname));
+	foreach(lc, plan->target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		cu_prime_index_expressions(cu_lookup_table(fk->nspname, fk->relname));
+	}
+}
+
+/*
  * Build the plan, lock what it names, and build it again under the locks
  * until nothing new appears; then run it.  Caller is connected to SPI.
  */
@@ -409,6 +462,7 @@ cu_execute_plan(CuPlan *plan)
 	TimestampTz started = GetCurrentTimestamp();
 	StringInfoData rows;
 	bool		first_row = true;
+	char	   *evtnames;
 
 	foreach(lc, plan->notes)
 		cu_report_progress("%s", (char *) lfirst(lc));
@@ -429,6 +483,7 @@ cu_execute_plan(CuPlan *plan)
 
 	initStringInfo(&rows);
 	appendStringInfoChar(&rows, '{');
+	evtnames = cu_enabled_event_triggers();
 
 	/* objects created from here on belong to the application */
 	creating_extension = false;
@@ -451,7 +506,7 @@ cu_execute_plan(CuPlan *plan)
 		switch (step->kind)
 		{
 			case CU_STEP_SQL:
-				run_sql(step->sql);
+				run_step_sql(step, evtnames);
 				break;
 			case CU_STEP_FKEY:
 				run_fkey_step(step);
@@ -484,6 +539,10 @@ cu_execute_plan(CuPlan *plan)
 			case CU_STEP_LOCK:
 				break;
 		}
+
+		/* before the next step reads them: see cu_prime_index_expressions() */
+		if (step->kind != CU_STEP_INTERNAL)
+			prime_plan_tables(plan);
 
 		INSTR_TIME_SET_CURRENT(duration);
 		INSTR_TIME_SUBTRACT(duration, start);

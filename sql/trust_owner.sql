@@ -75,6 +75,24 @@ DROP EVENT TRIGGER regress_cu_audit;
 DROP FUNCTION public.audit_ddl();
 DROP TABLE public.ddl_audit;
 
+-- an event trigger that forbids ALTER TABLE: the dry run reports its error
+-- as it is, not as an expression that does not work with uuid
+CREATE FUNCTION public.freeze_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'schema changes are frozen (%)', tg_tag;
+END $$;
+CREATE EVENT TRIGGER regress_cu_freeze ON ddl_command_start WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION public.freeze_ddl();
+\set VERBOSITY sqlstate
+ALTER EXTENSION connector_uuid UPDATE;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+ALTER EXTENSION connector_uuid UPDATE;
+\set SHOW_CONTEXT errors
+DROP EVENT TRIGGER regress_cu_freeze;
+DROP FUNCTION public.freeze_ddl();
+SELECT extversion FROM pg_extension WHERE extname = 'connector_uuid';
+
 -- upgrade and downgrade as the superuser
 ALTER EXTENSION connector_uuid UPDATE;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_cu_owner';

@@ -16,8 +16,14 @@
  *
  * Views, rules, policies and triggers are not probed here: views.c drops
  * and recreates them around the rewrites.  If the copy itself cannot be
- * made (no TEMP privilege, a read-only transaction), the probe is skipped:
- * the conversion then still fails safely, only later.
+ * made (the owner has no TEMP privilege, a read-only transaction), the
+ * probe is skipped: the conversion then still fails safely, only later.
+ *
+ * The copy is made, and its type changed, as the table's owner (see
+ * probe_table): its index builds and the type change run the owner's code.
+ * Only the errors that are a verdict on the expressions become "used by an
+ * expression"; any other error (a cancel, a timeout, an event trigger's)
+ * is raised as it is.
  *
  * IDENTIFICATION
  *	  src/probe.c
@@ -29,6 +35,7 @@
 #include "access/xact.h"
 #include "access/htup_details.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -201,8 +208,13 @@ probe_table(Oid relid, List *columns)
 	 * change under SECURITY_RESTRICTED_OPERATION.  An owner who may not
 	 * create temporary tables gets no dry run, as when the copy fails.
 	 */
+#if PG_VERSION_NUM >= 160000
+	if (object_aclcheck(DatabaseRelationId, MyDatabaseId, owner, ACL_CREATE_TEMP) != ACLCHECK_OK)
+		return;
+#else
 	if (pg_database_aclcheck(MyDatabaseId, owner, ACL_CREATE_TEMP) != ACLCHECK_OK)
 		return;
+#endif
 	evtnames = cu_enabled_event_triggers();
 	creating_extension = false;
 	CurrentExtensionObject = InvalidOid;

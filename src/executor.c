@@ -203,37 +203,6 @@ run_sql(CuStep *step)
 }
 
 /*
- * run_sql(), and if it fails in a way an event trigger may have caused
- * (see cu_event_trigger_hint()), the same error with a hint naming them.
- */
-static void
-run_step_sql(CuStep *step, const char *evtnames)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	if (evtnames == NULL)
-	{
-		run_sql(step);
-		return;
-	}
-	PG_TRY();
-	{
-		run_sql(step);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		cu_event_trigger_hint(edata, evtnames, OidIsValid(step->run_as));
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-}
-
-/*
  * A guard: run the step's count and fail if it found anything, so that
  * what follows (a DROP of a work table) can never lose rows.
  */
@@ -429,6 +398,80 @@ locks_held(CuPlan *plan, List *rowlocked)
 	return true;
 }
 
+/* Run one step of plan (not a lock step); rows collects the rewrite counts */
+static void
+run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
+{
+	switch (step->kind)
+	{
+		case CU_STEP_SQL:
+			run_sql(step);
+			break;
+		case CU_STEP_FKEY:
+			run_fkey_step(step);
+			break;
+		case CU_STEP_INTERNAL:
+			switch (step->action)
+			{
+				case CU_ACT_REGISTER:
+					plan->table_id = cu_registry_register(plan->target, plan->options);
+					break;
+				case CU_ACT_LOAD_EXCEPTIONS:
+					cu_idmap_activate(plan->table_id);
+					break;
+				case CU_ACT_FINISH:
+					appendStringInfoChar(rows, '}');
+					write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
+								  rows->data, started);
+					remember_oid(plan);
+					break;
+				case CU_ACT_FK_TRIGGERS:
+					run_fk_triggers(step->fkey);
+					break;
+				case CU_ACT_EXPECT_NONE:
+					expect_none(step);
+					break;
+				case CU_ACT_NONE:
+					break;
+			}
+			break;
+		case CU_STEP_LOCK:
+			break;
+	}
+}
+
+/*
+ * run_step(), and if it fails in a way an event trigger may have caused
+ * (see cu_event_trigger_hint()), the same error with a hint naming them.
+ */
+static void
+run_step_hinted(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started,
+				const char *evtnames)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (evtnames == NULL)
+	{
+		run_step(plan, step, rows, started);
+		return;
+	}
+	PG_TRY();
+	{
+		run_step(plan, step, rows, started);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		cu_event_trigger_hint(edata, evtnames, OidIsValid(step->run_as));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
 /*
  * The plan's tables, found by name (a partitioned key table is a new table
  * after its rebuild): see cu_prime_index_expressions().
@@ -503,42 +546,7 @@ cu_execute_plan(CuPlan *plan)
 						   step->relname ? step->relname : "-", step_summary(step));
 		INSTR_TIME_SET_CURRENT(start);
 
-		switch (step->kind)
-		{
-			case CU_STEP_SQL:
-				run_step_sql(step, evtnames);
-				break;
-			case CU_STEP_FKEY:
-				run_fkey_step(step);
-				break;
-			case CU_STEP_INTERNAL:
-				switch (step->action)
-				{
-					case CU_ACT_REGISTER:
-						plan->table_id = cu_registry_register(plan->target, plan->options);
-						break;
-					case CU_ACT_LOAD_EXCEPTIONS:
-						cu_idmap_activate(plan->table_id);
-						break;
-					case CU_ACT_FINISH:
-						appendStringInfoChar(&rows, '}');
-						write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
-									  rows.data, started);
-						remember_oid(plan);
-						break;
-					case CU_ACT_FK_TRIGGERS:
-						run_fk_triggers(step->fkey);
-						break;
-					case CU_ACT_EXPECT_NONE:
-						expect_none(step);
-						break;
-					case CU_ACT_NONE:
-						break;
-				}
-				break;
-			case CU_STEP_LOCK:
-				break;
-		}
+		run_step_hinted(plan, step, &rows, started, evtnames);
 
 		/* before the next step reads them: see cu_prime_index_expressions() */
 		if (step->kind != CU_STEP_INTERNAL)

@@ -820,6 +820,7 @@ plan_alembic_decide(CuPlan *plan)
 							  psprintf("%s is not a table with a column version_num of a built-in type: left alone", qual));
 		return;
 	}
+	cu_prime_index_expressions(relid);
 	cu_spi_exec(psprintf("SELECT pg_catalog.string_agg(version_num::pg_catalog.text, ', ') FROM %s", qual),
 				SPI_OK_SELECT);
 	cur = cu_spi_getstring(0, 1);

@@ -114,6 +114,18 @@ RESET ROLE;
 -- the trap ran at every place, always as the owner, and never succeeded
 SELECT path, ran_as, succeeded FROM trust.escalation_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
+-- a view named alembic_version is never read (its query would run as us)
+TRUNCATE trust.escalation_log;
+SET ROLE regress_cu_owner;
+DROP TABLE alembic_version;
+CREATE VIEW alembic_version AS
+    SELECT 'facb50928abc'::varchar(32) AS version_num WHERE trust.escalate_now('alembic_version view');
+RESET ROLE;
+ALTER EXTENSION connector_uuid UPDATE;
+ALTER EXTENSION connector_uuid UPDATE TO '1.0';
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_cu_owner';
+SELECT path, ran_as, succeeded FROM trust.escalation_log WHERE path LIKE 'alembic%' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+
 -- the general engine on a hash-partitioned table: row moves and rewrites
 -- evaluate a partition's CHECK and a generated column
 TRUNCATE trust.escalation_log;

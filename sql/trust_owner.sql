@@ -20,6 +20,7 @@ SET ROLE regress_cu_owner;
 
 -- the owner's trap: whoever calls it tries to make regress_cu_owner a superuser
 CREATE TABLE trust.escalation_log (path text, ran_as name, succeeded boolean);
+GRANT INSERT ON trust.escalation_log TO PUBLIC;
 CREATE FUNCTION trust.escalate_now(path text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -138,29 +139,36 @@ CREATE TABLE trust.parts (
 CREATE TABLE trust.parts_0 PARTITION OF trust.parts FOR VALUES WITH (MODULUS 2, REMAINDER 0);
 CREATE TABLE trust.parts_1 PARTITION OF trust.parts FOR VALUES WITH (MODULUS 2, REMAINDER 1);
 ALTER TABLE trust.parts_1 ADD CONSTRAINT trap CHECK (trust.escalate('partition check', id::text));
+CREATE INDEX ix_parts_trap ON trust.parts (name, trust.escalate('partitioned index expression'));
 CREATE TABLE trust.part_refs (id serial PRIMARY KEY, part_id integer REFERENCES trust.parts);
 INSERT INTO trust.parts (id, name) SELECT i, 'part ' || i FROM generate_series(1, 30) i;
 INSERT INTO trust.part_refs (part_id) SELECT 1 + i % 30 FROM generate_series(1, 60) i;
-RESET ROLE;
 CREATE TABLE snap_parts AS SELECT p.id, p.name, (SELECT count(*) FROM trust.part_refs r WHERE r.part_id = p.id) AS refs FROM trust.parts p;
+RESET ROLE;
 TRUNCATE trust.escalation_log;
 SELECT connector_uuid_convert('trust.parts');
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_cu_owner';
+SET ROLE regress_cu_owner;
 SELECT format_type(atttypid, atttypmod) AS id_type, (SELECT count(*) FROM trust.parts) AS parts,
        (SELECT count(*) FROM trust.part_refs r JOIN trust.parts p ON p.id = r.part_id) AS linked
 FROM pg_attribute WHERE attrelid = 'trust.parts'::regclass AND attname = 'id';
+RESET ROLE;
 SELECT connector_uuid_revert('trust.parts');
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_cu_owner';
+SET ROLE regress_cu_owner;
 SELECT count(*) AS parts, count(*) FILTER (WHERE s.id IS NULL OR s.name <> p.name
        OR s.refs <> (SELECT count(*) FROM trust.part_refs r WHERE r.part_id = p.id)) AS changed
 FROM trust.parts p LEFT JOIN snap_parts s ON s.id = p.id;
+RESET ROLE;
 SELECT path, ran_as, succeeded FROM trust.escalation_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
 -- a partition with another owner than its table: refused up front
 CREATE ROLE regress_cu_other;
+GRANT USAGE ON SCHEMA trust TO regress_cu_other;
 ALTER TABLE trust.parts_0 OWNER TO regress_cu_other;
 SELECT connector_uuid_convert('trust.parts');
 ALTER TABLE trust.parts_0 OWNER TO regress_cu_owner;
+REVOKE USAGE ON SCHEMA trust FROM regress_cu_other;
 DROP ROLE regress_cu_other;
 
 -- FORCE ROW LEVEL SECURITY, a non-superuser owner and a policy hiding half

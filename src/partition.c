@@ -557,6 +557,9 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 				psprintf("CREATE TABLE %s (LIKE %s %s) PARTITION BY HASH (%s)%s", t->qualname, stage, like, pk,
 						 tablespace ? psprintf(" TABLESPACE %s", tablespace) : ""));
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", psprintf("DROP TABLE %s", stage));
+	/* the owner's before its indexes are built: they build as the table's owner */
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+				psprintf("ALTER TABLE %s OWNER TO %s", t->qualname, owner_name));
 
 	/* 2. what the old parent had */
 	foreach(lc, objects)

@@ -25,6 +25,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/genam.h"
+#include "catalog/pg_inherits.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -241,6 +242,8 @@ cu_event_trigger_hint(ErrorData *edata, const char *evtnames, bool as_owner)
 						   edata->hint ? "  " : "", edata->hint ? edata->hint : "");
 }
 
+static void prime_one(Oid relid);
+
 /*
  * The planner of any query on a table, the engine's own reads included,
  * constant-folds the immutable functions of the table's index expressions
@@ -255,11 +258,26 @@ cu_event_trigger_hint(ErrorData *edata, const char *evtnames, bool as_owner)
 void
 cu_prime_index_expressions(Oid relid)
 {
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == '\0')
+		return;
+	/* the planner expands a table to its partitions and children */
+	rels = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, rels)
+		prime_one(lfirst_oid(lc));
+}
+
+/* cu_prime_index_expressions() for one table */
+static void
+prime_one(Oid relid)
+{
 	CuContext	cx;
 	Relation	rel;
 	List	   *indexes;
 	ListCell   *lc;
-	char		relkind = OidIsValid(relid) ? get_rel_relkind(relid) : '\0';
+	char		relkind = get_rel_relkind(relid);
 
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_MATVIEW)

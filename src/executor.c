@@ -4,7 +4,7 @@
  *	  Runs a plan: takes its locks, re-reads the catalogs once they are held,
  *	  runs each step through SPI, and reports progress.
  *
- * Three things here are deliberate:
+ * Four things here are deliberate:
  *
  * - Objects the steps create (recreated views, indexes, constraints) must
  *   never become members of the extension, or DROP EXTENSION would drop the
@@ -20,6 +20,13 @@
  *   matched before matches after.  This uses PostgreSQL's own
  *   skip_validation/initially_valid mechanism (the one CREATE TABLE uses).
  *   connector_uuid.revalidate_foreign_keys = on scans anyway.
+ *
+ * - A step that runs code the application wrote (a rewrite's CHECK
+ *   constraints and generated columns, the triggers of rows it moves or
+ *   updates) runs as the table's owner under SECURITY_RESTRICTED_OPERATION
+ *   (CuStep.run_as, cu_enter()), never as the converting role; event
+ *   triggers fire as that owner then.  A step that fails in a way one of
+ *   the DBA's event triggers may have caused says so in its hint.
  *
  * - Progress goes to the client as INFO (extension scripts raise
  *   client_min_messages to WARNING, which hides NOTICE), to the server log

@@ -6,4 +6,9 @@
 -- The migration: mcp_connectors.id and the columns that reference it become
 -- uuid, every row and link kept.  The C engine discovers the tables from the
 -- catalogs, checks them, and runs its plan (see connector_uuid_plan()).
+-- The rewrites run as the tables' owners, who call these (see the 1.0 script):
+-- granted here too for databases that installed 1.0 before that grant.
+GRANT EXECUTE ON FUNCTION @extschema@.connector_uuid_to_uuid(bigint, integer),
+    @extschema@.connector_uuid_to_int(uuid, integer, boolean) TO PUBLIC;
+
 SELECT @extschema@.connector_uuid_upgrade(false::pg_catalog.bool);

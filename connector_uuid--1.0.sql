@@ -191,11 +191,17 @@ $$;
 
 REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_downgrade(),
-    @extschema@.connector_uuid_to_uuid(bigint, integer),
-    @extschema@.connector_uuid_to_int(uuid, integer, boolean),
     @extschema@.connector_uuid_plan(text),
     @extschema@.connector_uuid_convert(regclass, text, boolean, uuid, name),
     @extschema@.connector_uuid_revert(regclass),
     @extschema@.connector_uuid_lookup(regclass, bigint),
     @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
     @extschema@.connector_uuid_status() FROM PUBLIC;
+
+-- The table rewrites call these two in their USING expressions, and run as
+-- the table's owner (so that the application's constraints and generated
+-- columns never run as the converting superuser): every owner must be able
+-- to call them.  They give nothing away: outside a migration of that table
+-- id in the calling backend they raise an error (idmap.c, require_map).
+GRANT EXECUTE ON FUNCTION @extschema@.connector_uuid_to_uuid(bigint, integer),
+    @extschema@.connector_uuid_to_int(uuid, integer, boolean) TO PUBLIC;

@@ -92,6 +92,22 @@ cu_lookup_table(const char *nspname, const char *relname)
 	return get_relname_relid(relname, nspoid);
 }
 
+/*
+ * As cu_lookup_table, but InvalidOid unless it is a table (plain or
+ * partitioned): for queries that read the rows, since reading a view would
+ * run its query, the application's code, as us.
+ */
+Oid
+cu_lookup_plain_table(const char *nspname, const char *relname)
+{
+	Oid			relid = cu_lookup_table(nspname, relname);
+	char		relkind = OidIsValid(relid) ? get_rel_relkind(relid) : '\0';
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		return InvalidOid;
+	return relid;
+}
+
 /* A type's SQL name, fully qualified where it must be */
 char *
 cu_type_name(Oid typid)

@@ -180,6 +180,10 @@ typedef struct CuStep
 								 * in ACCESS EXCLUSIVE mode */
 	bool		rewrites;		/* rewrites the table: report rows */
 	CuForeignKey *fkey;			/* CU_ACT_FK_TRIGGERS: its foreign key */
+	Oid			run_as;			/* run as this role (a table's owner) under
+								 * SECURITY_RESTRICTED_OPERATION, because the
+								 * step runs the application's code; or
+								 * InvalidOid: as the converting role */
 } CuStep;
 
 typedef struct CuPlan
@@ -319,5 +323,22 @@ extern Datum cu_spi_getdatum(int row, int col, bool *isnull);
 extern List *cu_spi_collect(List *list, const char *sql, Oid relid, const char *qualname);
 extern char *cu_qualify(const char *nspname, const char *relname);
 extern int	cu_safe_search_path(void);
+
+/* A security context entered by cu_enter() (spi_util.c) */
+typedef struct CuContext
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	bool		switched;		/* running as another role */
+} CuContext;
+
+extern void cu_enter(CuContext *cx, Oid run_as, int sec_flags);
+extern void cu_leave(CuContext *cx);
+extern Oid	cu_rel_owner(Oid relid);
+extern void cu_prime_index_expressions(Oid relid);
+extern Oid	cu_lookup_plain_table(const char *nspname, const char *relname);
+extern char *cu_enabled_event_triggers(void);
+extern void cu_event_trigger_hint(ErrorData *edata, const char *evtnames, bool as_owner);
 
 #endif							/* CONNECTOR_UUID_H */

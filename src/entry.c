@@ -192,13 +192,13 @@ connector_table(bool missing_ok)
 static void
 run_connector_migration(CuDirection direction, bool missing_ok)
 {
-	int			nestlevel;
+	CuContext	cx;
 	Oid			relid;
 	CuPlan	   *plan;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = cu_safe_search_path();
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 
 	relid = connector_table(missing_ok);
 	if (!OidIsValid(relid))
@@ -211,7 +211,7 @@ run_connector_migration(CuDirection direction, bool missing_ok)
 		cu_execute_plan(plan);
 	}
 
-	AtEOXact_GUC(true, nestlevel);
+	cu_leave(&cx);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 }
@@ -281,7 +281,7 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = begin_srf(fcinfo, &tupdesc);
-	int			nestlevel;
+	CuContext	cx;
 	CuDirection direction;
 	CuPlan	   *plan;
 	ListCell   *lc;
@@ -290,7 +290,7 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = cu_safe_search_path();
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 
 	if (d != NULL)
 	{
@@ -369,7 +369,7 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 		tuplestore_putvalues(ts, tupdesc, values, nulls);
 	}
 
-	AtEOXact_GUC(true, nestlevel);
+	cu_leave(&cx);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	return (Datum) 0;
@@ -408,7 +408,7 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 	bool		thorough = PG_GETARG_BOOL(1);
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = begin_srf(fcinfo, &tupdesc);
-	int			nestlevel;
+	CuContext	cx;
 	List	   *checks;
 	ListCell   *lc;
 	StringInfoData failed;
@@ -416,7 +416,7 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = cu_safe_search_path();
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 
 	checks = cu_verify(thorough);
 	initStringInfo(&failed);
@@ -443,7 +443,7 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 				 errmsg("connector_uuid verification failed: %d of %d checks", nfailed, list_length(checks)),
 				 errdetail("%s.", failed.data)));
 
-	AtEOXact_GUC(true, nestlevel);
+	cu_leave(&cx);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	return (Datum) 0;
@@ -490,16 +490,16 @@ table_options(FunctionCallInfo fcinfo, int first)
 static void
 run_table_migration(Oid relid, CuDirection direction, CuOptions *opt)
 {
-	int			nestlevel;
+	CuContext	cx;
 	CuPlan	   *plan;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	nestlevel = cu_safe_search_path();
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 	refuse_connector_table(relid);
 	plan = cu_lock_and_replan(relid, direction, opt);
 	cu_execute_plan(plan);
-	AtEOXact_GUC(true, nestlevel);
+	cu_leave(&cx);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 }

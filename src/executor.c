@@ -4,7 +4,7 @@
  *	  Runs a plan: takes its locks, re-reads the catalogs once they are held,
  *	  runs each step through SPI, and reports progress.
  *
- * Three things here are deliberate:
+ * Four things here are deliberate:
  *
  * - Objects the steps create (recreated views, indexes, constraints) must
  *   never become members of the extension, or DROP EXTENSION would drop the
@@ -20,6 +20,13 @@
  *   matched before matches after.  This uses PostgreSQL's own
  *   skip_validation/initially_valid mechanism (the one CREATE TABLE uses).
  *   connector_uuid.revalidate_foreign_keys = on scans anyway.
+ *
+ * - A step that runs code the application wrote (a rewrite's CHECK
+ *   constraints and generated columns, the triggers of rows it moves or
+ *   updates) runs as the table's owner under SECURITY_RESTRICTED_OPERATION
+ *   (CuStep.run_as, cu_enter()), never as the converting role; event
+ *   triggers fire as that owner then.  A step that fails in a way one of
+ *   the DBA's event triggers may have caused says so in its hint.
  *
  * - Progress goes to the client as INFO (extension scripts raise
  *   client_min_messages to WARNING, which hides NOTICE), to the server log
@@ -154,14 +161,19 @@ step_summary(CuStep *step)
  * requires of GRANTED BY, so the grant is recorded as that role's again.  If
  * the converting role can no longer act as the grantor, the grant runs
  * without the clause and is recorded as the owner's.
+ *
+ * A step with run_as runs the application's code (a table rewrite evaluates
+ * CHECK constraints and generated columns, DML fires triggers): it runs as
+ * that role under SECURITY_RESTRICTED_OPERATION (see cu_enter()).  Event
+ * triggers fire as that role then.
  */
 static void
-run_sql(const char *sql)
+run_sql(CuStep *step)
 {
+	const char *sql = step->sql;
 	const char *run = sql;
 	Oid			grantor = InvalidOid;
-	Oid			save_userid = InvalidOid;
-	int			save_sec = 0;
+	CuContext	cx;
 	int			rc;
 
 #if PG_VERSION_NUM >= 140000
@@ -186,14 +198,13 @@ run_sql(const char *sql)
 		}
 	}
 #endif
-	if (OidIsValid(grantor))
-	{
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(grantor, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	}
+	if (OidIsValid(step->run_as))
+		cu_enter(&cx, step->run_as, SECURITY_RESTRICTED_OPERATION);
+	else if (OidIsValid(grantor))
+		cu_enter(&cx, grantor, SECURITY_LOCAL_USERID_CHANGE);
 	rc = SPI_execute(run, false, 0);
-	if (OidIsValid(grantor))
-		SetUserIdAndSecContext(save_userid, save_sec);
+	if (OidIsValid(step->run_as) || OidIsValid(grantor))
+		cu_leave(&cx);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed (%s) for: %s", SPI_result_code_string(rc), run);
 }
@@ -394,6 +405,98 @@ locks_held(CuPlan *plan, List *rowlocked)
 	return true;
 }
 
+/* Run one step of plan (not a lock step); rows collects the rewrite counts */
+static void
+run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
+{
+	switch (step->kind)
+	{
+		case CU_STEP_SQL:
+			run_sql(step);
+			break;
+		case CU_STEP_FKEY:
+			run_fkey_step(step);
+			break;
+		case CU_STEP_INTERNAL:
+			switch (step->action)
+			{
+				case CU_ACT_REGISTER:
+					plan->table_id = cu_registry_register(plan->target, plan->options);
+					break;
+				case CU_ACT_LOAD_EXCEPTIONS:
+					cu_idmap_activate(plan->table_id);
+					break;
+				case CU_ACT_FINISH:
+					appendStringInfoChar(rows, '}');
+					write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
+								  rows->data, started);
+					remember_oid(plan);
+					break;
+				case CU_ACT_FK_TRIGGERS:
+					run_fk_triggers(step->fkey);
+					break;
+				case CU_ACT_EXPECT_NONE:
+					expect_none(step);
+					break;
+				case CU_ACT_NONE:
+					break;
+			}
+			break;
+		case CU_STEP_LOCK:
+			break;
+	}
+}
+
+/*
+ * run_step(), and if it fails in a way an event trigger may have caused
+ * (see cu_event_trigger_hint()), the same error with a hint naming them.
+ */
+static void
+run_step_hinted(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started,
+				const char *evtnames)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (evtnames == NULL)
+	{
+		run_step(plan, step, rows, started);
+		return;
+	}
+	PG_TRY();
+	{
+		run_step(plan, step, rows, started);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		cu_event_trigger_hint(edata, evtnames, OidIsValid(step->run_as));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The plan's tables, found by name (a partitioned key table is a new table
+ * after its rebuild): see cu_prime_index_expressions().
+ */
+static void
+prime_plan_tables(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	cu_prime_index_expressions(cu_lookup_table(plan->target->nspname, plan->target->relname));
+	foreach(lc, plan->target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+
+		cu_prime_index_expressions(cu_lookup_table(fk->nspname, fk->relname));
+	}
+}
+
 /*
  * Build the plan, lock what it names, and build it again under the locks
  * until nothing new appears; then run it.  Caller is connected to SPI.
@@ -409,6 +512,7 @@ cu_execute_plan(CuPlan *plan)
 	TimestampTz started = GetCurrentTimestamp();
 	StringInfoData rows;
 	bool		first_row = true;
+	char	   *evtnames;
 
 	foreach(lc, plan->notes)
 		cu_report_progress("%s", (char *) lfirst(lc));
@@ -429,6 +533,7 @@ cu_execute_plan(CuPlan *plan)
 
 	initStringInfo(&rows);
 	appendStringInfoChar(&rows, '{');
+	evtnames = cu_enabled_event_triggers();
 
 	/* objects created from here on belong to the application */
 	creating_extension = false;
@@ -448,42 +553,11 @@ cu_execute_plan(CuPlan *plan)
 						   step->relname ? step->relname : "-", step_summary(step));
 		INSTR_TIME_SET_CURRENT(start);
 
-		switch (step->kind)
-		{
-			case CU_STEP_SQL:
-				run_sql(step->sql);
-				break;
-			case CU_STEP_FKEY:
-				run_fkey_step(step);
-				break;
-			case CU_STEP_INTERNAL:
-				switch (step->action)
-				{
-					case CU_ACT_REGISTER:
-						plan->table_id = cu_registry_register(plan->target, plan->options);
-						break;
-					case CU_ACT_LOAD_EXCEPTIONS:
-						cu_idmap_activate(plan->table_id);
-						break;
-					case CU_ACT_FINISH:
-						appendStringInfoChar(&rows, '}');
-						write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
-									  rows.data, started);
-						remember_oid(plan);
-						break;
-					case CU_ACT_FK_TRIGGERS:
-						run_fk_triggers(step->fkey);
-						break;
-					case CU_ACT_EXPECT_NONE:
-						expect_none(step);
-						break;
-					case CU_ACT_NONE:
-						break;
-				}
-				break;
-			case CU_STEP_LOCK:
-				break;
-		}
+		run_step_hinted(plan, step, &rows, started, evtnames);
+
+		/* before the next step reads them: see cu_prime_index_expressions() */
+		if (step->kind != CU_STEP_INTERNAL)
+			prime_plan_tables(plan);
 
 		INSTR_TIME_SET_CURRENT(duration);
 		INSTR_TIME_SUBTRACT(duration, start);

@@ -221,6 +221,20 @@ cu_partition_check(CuPlan *plan)
 				 errhint("GRANT CREATE ON SCHEMA %s to the role converting it.  Nothing was changed.",
 						 quote_identifier(t->nspname))));
 
+	/*
+	 * The row moves, rewrites and attaches run as the parent's owner (they
+	 * evaluate the application's constraints and generated columns, and
+	 * fire its triggers), and ATTACH PARTITION takes owning both tables.
+	 */
+	refuse_if_any("SELECT pg_catalog.format('partition %I.%I (owner %I)', n.nspname, c.relname, "
+				  "  pg_catalog.pg_get_userbyid(c.relowner)) "
+				  "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "
+				  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+				  "WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
+				  "  AND c.relowner OPERATOR(pg_catalog.<>) (SELECT p.relowner FROM pg_catalog.pg_class p "
+				  "                                          WHERE p.oid OPERATOR(pg_catalog.=) $1) ORDER BY 1",
+				  t->relid, t->qualname, t->qualname, "a partition has another owner than the table",
+				  "The partitions are rebuilt as the table's owner, who must own them all: ALTER TABLE ... OWNER TO the table's owner, convert, then give them back.");
 	refuse_if_any("SELECT pg_catalog.format('index %I', ic.relname) FROM pg_catalog.pg_index i "
 				  "JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
 				  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT i.indisvalid ORDER BY 1",
@@ -435,6 +449,18 @@ parent_objects(CuTarget *t)
 }
 
 /*
+ * The last step runs the application's code (CHECK constraints, generated
+ * columns, triggers): as the table's owner, under
+ * SECURITY_RESTRICTED_OPERATION (cu_partition_check made sure the owner
+ * owns every partition).
+ */
+static void
+as_owner(CuPlan *plan, Oid owner)
+{
+	((CuStep *) llast(plan->steps))->run_as = owner;
+}
+
+/*
  * The steps that change the key (and self-referencing columns, selfcols, of
  * CuRewriteColumn) of a hash-partitioned key table to newtype: see the file
  * header.  key_using maps the key column to newtype.
@@ -456,6 +482,8 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	List	   *renames;
 	List	   *owned;
 	char	   *tablespace;
+	Oid			owner = cu_rel_owner(t->relid);
+	const char *owner_name = quote_identifier(GetUserNameFromId(owner, false));
 	StringInfoData buf;
 	ListCell   *lc;
 
@@ -520,11 +548,18 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	}
 	if (newdefault)
 		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+				psprintf("ALTER TABLE %s OWNER TO %s", stage, owner_name));
+	/* the type change constant-folds its copied constraints: as the owner */
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", buf.data);
+	as_owner(plan, owner);
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
 				psprintf("CREATE TABLE %s (LIKE %s %s) PARTITION BY HASH (%s)%s", t->qualname, stage, like, pk,
 						 tablespace ? psprintf(" TABLESPACE %s", tablespace) : ""));
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", psprintf("DROP TABLE %s", stage));
+	/* the owner's before its indexes are built: they build as the table's owner */
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+				psprintf("ALTER TABLE %s OWNER TO %s", t->qualname, owner_name));
 
 	/* 2. what the old parent had */
 	foreach(lc, objects)
@@ -540,6 +575,8 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	}
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
 				psprintf("CREATE UNLOGGED TABLE %s (LIKE %s)", moved, oldq));
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+				psprintf("ALTER TABLE %s OWNER TO %s", moved, owner_name));
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
@@ -549,6 +586,7 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 							 "RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moving",
 							 cu_qualify(leaf->nspname, leaf->relname), parent, leaf->modulus, leaf->remainder,
 							 key_using, cols, moved, cols, cols));
+		as_owner(plan, owner);
 	}
 	foreach(lc, t->leaves)
 	{
@@ -559,6 +597,7 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 							 "RETURNING %s) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM arriving",
 							 moved, parent, leaf->modulus, leaf->remainder, key_using,
 							 cols, cu_qualify(leaf->nspname, leaf->relname), cols, cols));
+		as_owner(plan, owner);
 	}
 	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, "NONE",
 				psprintf("SELECT pg_catalog.count(*) FROM %s", moved));
@@ -587,6 +626,7 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 			appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
 		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE", buf.data);
 		((CuStep *) llast(plan->steps))->rewrites = true;
+		as_owner(plan, owner);
 	}
 	foreach(lc, t->leaves)
 	{
@@ -595,6 +635,7 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE",
 					psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
 							 t->qualname, cu_qualify(leaf->nspname, leaf->relname), leaf->modulus, leaf->remainder));
+		as_owner(plan, owner);
 	}
 
 	/* 4. the sequences, then the empty old parent */

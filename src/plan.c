@@ -28,6 +28,8 @@
  */
 #include "connector_uuid.h"
 
+#include "access/transam.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -114,6 +116,13 @@ add_connector_children(CuTarget *t, CuOptions *opt)
 					 errmsg("table \"%s\" does not exist", cu_qualify(t->nspname, children[i])),
 					 errdetail("connector_uuid converts mcp_connectors together with connector_access and mcp_servers, in the schema the extension is installed in."),
 					 errhint("Install the extension in the schema that holds the application's tables.")));
+		/* a view would run its query as us when read */
+		if (get_rel_relkind(relid) != RELKIND_RELATION &&
+			get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a table", cu_qualify(t->nspname, children[i])),
+					 errdetail("connector_uuid converts mcp_connectors together with the tables connector_access and mcp_servers.")));
 		attnum = get_attnum(relid, "connector_id");
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -702,6 +711,22 @@ check_expressions(CuPlan *plan)
 	cu_probe_type_change(cols);
 }
 
+/*
+ * True if column attname of relid is of a built-in type: its cast to text
+ * is then PostgreSQL's (CREATE CAST takes owning one of the two types).
+ */
+static bool
+builtin_type_column(Oid relid, const char *attname)
+{
+	AttrNumber	attnum = get_attnum(relid, attname);
+	Oid			typid;
+
+	if (attnum == InvalidAttrNumber)
+		return false;
+	typid = get_atttype(relid, attnum);
+	return typid < FirstNormalObjectId;
+}
+
 /* The connector's MD5 index: fine as it is, or (re)create it */
 static void
 plan_md5_index(CuPlan *plan)
@@ -718,6 +743,19 @@ plan_md5_index(CuPlan *plan)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"secret\" of table \"%s\" does not exist", t->qualname)));
+
+	/*
+	 * md5(secret::text) below and in the index: a cast of a type of the
+	 * application's would be the application's code, run as us.
+	 */
+	if (!builtin_type_column(t->relid, "secret"))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"secret\" of table \"%s\" is not of a built-in type",
+						t->qualname),
+				 errdetail("Index \"%s\" is built on md5(secret::text); a conversion of another type to text would run code the table's owner wrote.",
+						   CONNECTOR_MD5_INDEX),
+				 errhint("Change the column to a built-in type (text or jsonb) first.  Nothing was changed.")));
 
 	/* the index would fail on duplicates: say which, before changing anything */
 	secret = "secret::pg_catalog.text";
@@ -769,6 +807,20 @@ plan_alembic_decide(CuPlan *plan)
 	if (!OidIsValid(relid))
 		return;
 	qual = cu_qualify(t->nspname, "alembic_version");
+
+	/*
+	 * Reading a view would run its query as us, and a cast of a type of the
+	 * application's to text is the application's code: leave anything but
+	 * a plain table with a built-in string column alone.
+	 */
+	if (get_rel_relkind(relid) != RELKIND_RELATION ||
+		!builtin_type_column(relid, "version_num"))
+	{
+		plan->notes = lappend(plan->notes,
+							  psprintf("%s is not a table with a column version_num of a built-in type: left alone", qual));
+		return;
+	}
+	cu_prime_index_expressions(relid);
 	cu_spi_exec(psprintf("SELECT pg_catalog.string_agg(version_num::pg_catalog.text, ', ') FROM %s", qual),
 				SPI_OK_SELECT);
 	cur = cu_spi_getstring(0, 1);
@@ -789,8 +841,12 @@ static void
 plan_alembic(CuPlan *plan)
 {
 	if (OidIsValid(plan->alembic_relid))
+	{
+		/* its triggers and rules fire: as its owner */
 		cu_plan_add(plan, CU_STEP_SQL, plan->alembic_relid, "alembic_version", "ROW EXCLUSIVE",
 					plan->alembic_sql);
+		last_step(plan)->run_as = cu_rel_owner(plan->alembic_relid);
+	}
 }
 
 /* Lock steps: the key table, then the referencing tables in OID order */
@@ -1008,6 +1064,8 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 	}
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", buf.data);
 	last_step(plan)->rewrites = true;
+	/* the rewrite evaluates CHECK constraints and generated columns */
+	last_step(plan)->run_as = cu_rel_owner(t->relid);
 }
 
 /* One rewrite per referencing table */
@@ -1040,6 +1098,7 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 		}
 		cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, "ACCESS EXCLUSIVE", buf.data);
 		last_step(plan)->rewrites = true;
+		last_step(plan)->run_as = cu_rel_owner(g->relid);
 	}
 }
 
@@ -1303,6 +1362,22 @@ plan_to_int(CuPlan *plan)
 }
 
 /*
+ * The tables of t, before the checks below read them: see
+ * cu_prime_index_expressions().
+ */
+static void
+prime_tables(CuTarget *t)
+{
+	ListCell   *lc;
+
+	cu_prime_index_expressions(t->relid);
+	foreach(lc, t->leaves)
+		cu_prime_index_expressions(((CuLeaf *) lfirst(lc))->relid);
+	foreach(lc, t->fkeys)
+		cu_prime_index_expressions(((CuForeignKey *) lfirst(lc))->relid);
+}
+
+/*
  * Build the plan for converting relid's key in direction, running every
  * pre-flight check on the way.  Caller is connected to SPI and has pinned
  * a safe search_path.
@@ -1333,6 +1408,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	if (opt->force_cascade)
 		foreach(lc, t->fkeys)
 			((CuForeignKey *) lfirst(lc))->del_action = 'c';
+	prime_tables(t);
 
 	check_domains(t);
 	plan->state = cu_table_state(t, &detail);

@@ -16,8 +16,14 @@
  *
  * Views, rules, policies and triggers are not probed here: views.c drops
  * and recreates them around the rewrites.  If the copy itself cannot be
- * made (no TEMP privilege, a read-only transaction), the probe is skipped:
- * the conversion then still fails safely, only later.
+ * made (the owner has no TEMP privilege, a read-only transaction), the
+ * probe is skipped: the conversion then still fails safely, only later.
+ *
+ * The copy is made, and its type changed, as the table's owner (see
+ * probe_table): its index builds and the type change run the owner's code.
+ * Only the errors that are a verdict on the expressions become "used by an
+ * expression"; any other error (a cancel, a timeout, an event trigger's)
+ * is raised as it is.
  *
  * IDENTIFICATION
  *	  src/probe.c
@@ -29,9 +35,12 @@
 #include "access/xact.h"
 #include "access/htup_details.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "nodes/value.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -81,7 +90,48 @@ users_of_columns(Oid relid, List *attnames, const char *keyname)
 					 "       OR d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass)",
 					 SPI_OK_SELECT, 3, argtypes, values, NULL);
 	s = cu_spi_getstring(0, 1);
-	return s ? s : "none found";
+	return s;
+}
+
+/*
+ * True if edata, raised by ALTER COLUMN ... TYPE on the empty copy, says an
+ * expression, default or dependent object does not work with the new type:
+ * no operator or function for it (42883), a default or expression of the
+ * wrong type (42804, 42846), an expression not allowed any more (42P17), a
+ * missing operator class (42704), or a dependency ALTER TYPE refuses
+ * (0A000, e.g. a generated column or a rule).
+ */
+static bool
+probe_verdict(ErrorData *edata)
+{
+	switch (edata->sqlerrcode)
+	{
+		case ERRCODE_UNDEFINED_FUNCTION:
+		case ERRCODE_DATATYPE_MISMATCH:
+		case ERRCODE_CANNOT_COERCE:
+		case ERRCODE_INVALID_OBJECT_DEFINITION:
+		case ERRCODE_UNDEFINED_OBJECT:
+		case ERRCODE_FEATURE_NOT_SUPPORTED:
+		case ERRCODE_AMBIGUOUS_FUNCTION:
+		case ERRCODE_INDETERMINATE_DATATYPE:
+			/* not if an event trigger raised it: that is no verdict on the column */
+			return edata->context == NULL || strstr(edata->context, "PL/") == NULL;
+		default:
+			return false;
+	}
+}
+
+/*
+ * True if the copy itself could not be made for a reason that only means
+ * there is no dry run (a read-only transaction, no privilege): the
+ * conversion then fails safely later, if at all.  Interrupts and timeouts
+ * are never among them.
+ */
+static bool
+copy_failure_skips(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		edata->sqlerrcode == ERRCODE_READ_ONLY_SQL_TRANSACTION;
 }
 
 /*
@@ -105,6 +155,9 @@ probe_table(Oid relid, List *columns)
 	ListCell   *lc;
 	volatile bool copied = false;
 	ErrorData  *volatile failure = NULL;
+	ErrorData  *volatile rethrow = NULL;
+	Oid			owner = cu_rel_owner(relid);
+	char	   *evtnames;
 
 	initStringInfo(&drop);
 	appendStringInfoString(&drop, "ALTER TABLE pg_temp.connector_uuid_probe");
@@ -144,26 +197,65 @@ probe_table(Oid relid, List *columns)
 		types = list_append_unique(types, makeString(pstrdup(typname)));
 	}
 
-	/* the copy is ours, not the extension's, and is rolled back anyway */
+	/*
+	 * The copy is ours, not the extension's, and is rolled back anyway.  It
+	 * is made as the table's owner: creating it builds its indexes and the
+	 * type change constant-folds immutable functions and re-checks its
+	 * constraints, all code the owner wrote.  A temporary table cannot be
+	 * created under SECURITY_RESTRICTED_OPERATION, so the copy is created
+	 * with SECURITY_LOCAL_USERID_CHANGE (its index builds then run under
+	 * DefineIndex's own restriction, as the copy's owner), and the type
+	 * change under SECURITY_RESTRICTED_OPERATION.  An owner who may not
+	 * create temporary tables gets no dry run, as when the copy fails.
+	 */
+#if PG_VERSION_NUM >= 160000
+	if (object_aclcheck(DatabaseRelationId, MyDatabaseId, owner, ACL_CREATE_TEMP) != ACLCHECK_OK)
+		return;
+#else
+	if (pg_database_aclcheck(MyDatabaseId, owner, ACL_CREATE_TEMP) != ACLCHECK_OK)
+		return;
+#endif
+	evtnames = cu_enabled_event_triggers();
 	creating_extension = false;
 	CurrentExtensionObject = InvalidOid;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		CuContext	cx;
+		CuContext	rcx;
+
+		cu_enter(&cx, owner, SECURITY_LOCAL_USERID_CHANGE);
 		cu_spi_exec(psprintf("CREATE TEMPORARY TABLE connector_uuid_probe (LIKE %s INCLUDING ALL)", qual),
 					SPI_OK_UTILITY);
 		copied = true;
+		cu_enter(&rcx, owner, SECURITY_RESTRICTED_OPERATION);
 		if (keyname)
 			cu_spi_exec(drop.data, SPI_OK_UTILITY);
 		cu_spi_exec(alter.data, SPI_OK_UTILITY);
+		cu_leave(&rcx);
+		cu_leave(&cx);
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(oldcxt);
-		if (copied)
-			failure = CopyErrorData();
+		edata = CopyErrorData();
 		FlushErrorState();
+
+		/*
+		 * Only what the dry run is there to find is a verdict on the
+		 * expressions: the errors ALTER COLUMN ... TYPE raises for an
+		 * expression, default or object that does not work with the new
+		 * type.  Everything else (a cancel, statement_timeout, a lock
+		 * timeout, an event trigger's error, running out of memory) is
+		 * raised as it is, after the copy is rolled back.
+		 */
+		if (copied && probe_verdict(edata))
+			failure = edata;
+		else if (copied || !copy_failure_skips(edata))
+			rethrow = edata;
 	}
 	PG_END_TRY();
 	RollbackAndReleaseCurrentSubTransaction();
@@ -172,12 +264,18 @@ probe_table(Oid relid, List *columns)
 	creating_extension = saved_creating;
 	CurrentExtensionObject = saved_extension;
 
+	if (rethrow != NULL)
+	{
+		cu_event_trigger_hint(rethrow, evtnames, true);
+		ReThrowError(rethrow);
+	}
 	if (failure == NULL)
 		return;
 
 	{
 		StringInfoData names;
 		StringInfoData typenames;
+		char	   *users;
 
 		initStringInfo(&names);
 		initStringInfo(&typenames);
@@ -187,12 +285,21 @@ probe_table(Oid relid, List *columns)
 		foreach(lc, types)
 			appendStringInfo(&typenames, "%s%s", lc == list_head(types) ? "" : ", ",
 							 strVal(lfirst(lc)));
+		users = users_of_columns(relid, attnames, keyname);
+		if (users == NULL)
+		{
+			/* no expression found that uses the columns: PostgreSQL's own error is the news */
+			if (failure->detail == NULL)
+				failure->detail = psprintf("Raised by a dry run of the type change of column %s on an empty copy of table \"%s\" (connector_uuid_probe).  Nothing was changed.",
+										   names.data, qual);
+			ReThrowError(failure);
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("column %s of table \"%s\" is used by an expression that does not work with type %s",
 						names.data, qual, typenames.data),
 				 errdetail("Changing the type on an empty copy of the table failed: %s.  Check constraints, index expressions or predicates, defaults, generated columns and statistics using the column: %s.",
-						   failure->message, users_of_columns(relid, attnames, keyname)),
+						   failure->message, users),
 				 errhint("Drop those objects (or rewrite them without the column), convert, then create them again for the new type.  Nothing was changed.")));
 	}
 }

@@ -138,8 +138,8 @@ static List *
 check_links(List *checks, const char *nsp, const char *child, const char *item,
 			bool proven, bool thorough)
 {
-	Oid			parent = cu_lookup_table(nsp, "mcp_connectors");
-	Oid			relid = cu_lookup_table(nsp, child);
+	Oid			parent = cu_lookup_plain_table(nsp, "mcp_connectors");
+	Oid			relid = cu_lookup_plain_table(nsp, child);
 	bool		isnull;
 	int64		orphans;
 
@@ -345,12 +345,17 @@ cu_verify(bool thorough)
 	char	   *nsp = cu_extension_schema_name();
 	char	   *version = extension_version();
 	bool		at2 = version && strcmp(version, "2.0") == 0;
-	Oid			parent = cu_lookup_table(nsp, "mcp_connectors");
+	Oid			parent = cu_lookup_plain_table(nsp, "mcp_connectors");
 	Oid			idtype = column_type(nsp, "mcp_connectors", "id");
 	Oid			t1 = column_type(nsp, "connector_access", "connector_id");
 	Oid			t2 = column_type(nsp, "mcp_servers", "connector_id");
 	bool		proven_access,
 				proven_servers;
+
+	/* before reading them: see cu_prime_index_expressions() */
+	cu_prime_index_expressions(parent);
+	cu_prime_index_expressions(cu_lookup_plain_table(nsp, "connector_access"));
+	cu_prime_index_expressions(cu_lookup_plain_table(nsp, "mcp_servers"));
 
 	/* does the version tell the truth about the tables? */
 	{

@@ -72,8 +72,14 @@ save_view(CuView *v)
 	if (v->relkind == RELKIND_MATVIEW && tablespace)
 		appendStringInfo(&buf, " TABLESPACE %s", tablespace);
 	appendStringInfo(&buf, " AS\n%s", def);
+	/*
+	 * WITH DATA would run the query as us, the converting role: the
+	 * materialized view is created empty and refreshed at the end, once it
+	 * has its owner (REFRESH runs the query as the owner, under
+	 * SECURITY_RESTRICTED_OPERATION).
+	 */
 	if (v->relkind == RELKIND_MATVIEW)
-		appendStringInfoString(&buf, populated ? "\nWITH DATA" : "\nWITH NO DATA");
+		appendStringInfoString(&buf, "\nWITH NO DATA");
 	v->create_sql = buf.data;
 	v->drop_sql = psprintf("DROP %s %s", kind, qual);
 
@@ -134,6 +140,8 @@ save_view(CuView *v)
 						   "WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
 						   "ORDER BY r.rulename",
 						   v->relid, qual);
+	if (v->relkind == RELKIND_MATVIEW && populated)
+		after = lappend(after, psprintf("REFRESH MATERIALIZED VIEW %s", qual));
 	v->after_sql = after;
 }
 

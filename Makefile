@@ -11,6 +11,7 @@ OBJS = \
 	src/locking.o \
 	src/idgen.o \
 	src/idmap.o \
+	src/registry.o \
 	src/views.o \
 	src/verify.o \
 	src/spi_util.o

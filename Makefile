@@ -26,7 +26,7 @@ EXTRA_CLEAN = connector_uuid--2.0.sql
 
 REGRESS = install plan upgrade downgrade adopt errors privileges hostile schema_app schema_objects partitioned convert update_paths
 REGRESS_OPTS = --load-extension=uuid-ossp
-ISOLATION = concurrent_dml lock_wait
+ISOLATION = concurrent_dml lock_wait concurrent_convert
 ISOLATION_OPTS = --load-extension=uuid-ossp
 TAP_TESTS = 1
 

@@ -86,10 +86,12 @@ static void
 refuse_fact(const char *qualname, const char *regtable, const char *column,
 			const char *value, const char *expected)
 {
+	const char *subject = strcmp(regtable, "connector_uuid_columns") == 0 ? "column" : "table";
+
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("%s row of table \"%s\" has an invalid %s: %s",
-					regtable, qualname, column, value ? value : "NULL"),
+			 errmsg("%s row of %s \"%s\" has an invalid %s: %s",
+					regtable, subject, qualname, column, value ? value : "NULL"),
 			 errdetail("Expected %s.", expected),
 			 errhint("Correct the row (or restore the registry from the backup taken with the id map), then try again.  Nothing was changed.")));
 }
@@ -415,7 +417,7 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 	Oid			argtypes[7] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, OIDOID, INT2OID, TEXTOID};
 	Datum		values[7];
 	bool		isnull;
-	char	   *col = cu_qualify(fk->relname, fk->attname);
+	char	   *col = psprintf("%s.%s", cu_qualify(fk->nspname, fk->relname), quote_identifier(fk->attname));
 	Oid			t;
 	char	   *action;
 
@@ -462,7 +464,6 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 								  "     OR (c.table_oid OPERATOR(pg_catalog.=) $5 AND c.column_number OPERATOR(pg_catalog.=) $6)) "
 								  "AND $7 IS NOT NULL "
 								  "AND (pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.<>) 'string' "
-								  "     OR (e.value OPERATOR(pg_catalog.->>) 0) IS NOT NULL "
 								  "     OR (e.value #>> '{}') NOT IN ('a', 'r', 'c', 'n', 'd'))",
 								  ext_table("connector_uuid_columns")),
 						 SPI_OK_SELECT, 7, jtypes, values, NULL);
@@ -758,11 +759,15 @@ cu_registry_read(int table_id, CuTarget *t)
 						 r->identity == 'a' ? "ALWAYS" : "BY DEFAULT");
 		if (seqqual)
 			appendStringInfo(&buf, "SEQUENCE NAME %s ", seqqual);
-		appendStringInfo(&buf, "AS %s INCREMENT BY " INT64_FORMAT " MINVALUE " INT64_FORMAT
+		/* (an identity's sequence takes the column's type: AS is not allowed here) */
+		appendStringInfo(&buf, "INCREMENT BY " INT64_FORMAT " MINVALUE " INT64_FORMAT
 						 " MAXVALUE " INT64_FORMAT " START WITH " INT64_FORMAT " CACHE " INT64_FORMAT " %s)",
-						 cu_type_name(seqtype), r->seq_increment, smin, smax, r->seq_start, r->seq_cache,
+						 r->seq_increment, smin, smax, r->seq_start, r->seq_cache,
 						 r->seq_cycle ? "CYCLE" : "NO CYCLE");
 		r->identity_sql = buf.data;
+		if (seqqual && seqtype != r->revert_type)
+			r->seq_after_sql = lappend(r->seq_after_sql,
+									   psprintf("ALTER SEQUENCE %s AS %s", seqqual, cu_type_name(seqtype)));
 
 		/* the new sequence: the old one's comment and grants */
 		if (seqqual)

@@ -228,7 +228,8 @@ typedef struct CuRegistry
 	char		default_kind;	/* CU_DEFAULT_* */
 	char	   *seq_nspname;	/* the sequence (of the default, or owned) */
 	char	   *seq_relname;
-	bool		seq_null;		/* some sequence parameter is NULL */
+	bool		seq_null;		/* some sequence parameter is NULL: */
+	char	   *seq_null_column;	/* the first */
 	Oid			seq_type;
 	int64		seq_increment;
 	int64		seq_min;

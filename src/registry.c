@@ -429,8 +429,7 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 	values[5] = Int16GetDatum(fk->attnum);
 	values[6] = CStringGetTextDatum(fk->conname);
 	cu_spi_exec_args(psprintf("SELECT original_type::pg_catalog.oid, original_type, "
-							  "  COALESCE(fk_on_delete OPERATOR(pg_catalog.->>) $7, on_delete::pg_catalog.text), "
-							  "  fk_on_delete "
+							  "  fk_on_delete OPERATOR(pg_catalog.->>) $7, on_delete::pg_catalog.text "
 							  "FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
 							  "AND ((schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
 							  "      AND column_name OPERATOR(pg_catalog.=) $4) "
@@ -444,10 +443,18 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 	if (!cu_is_integer_type(t))
 		refuse_fact(col, "connector_uuid_columns", "original_type", cu_spi_getstring(0, 2),
 					"smallint, integer or bigint");
+	/* this key's action by its name, else the column's */
 	action = cu_spi_getstring(0, 3);
-	if (action != NULL && action[0] != '\0' && !valid_action(action))
-		refuse_fact(col, "connector_uuid_columns", "on_delete", action,
+	if (action != NULL && !valid_action(action))
+		refuse_fact(col, "connector_uuid_columns", "fk_on_delete", action,
 					"one of a, r, c, n, d (no action, restrict, cascade, set null, set default)");
+	if (action == NULL)
+	{
+		action = cu_spi_getstring(0, 4);
+		if (action != NULL && action[0] != '\0' && !valid_action(action))
+			refuse_fact(col, "connector_uuid_columns", "on_delete", action,
+						"one of a, r, c, n, d (no action, restrict, cascade, set null, set default)");
+	}
 	/* every action recorded for the column must be one, not only this key's */
 	{
 		Oid			jtypes[7];
@@ -500,8 +507,8 @@ validate_sequence(CuRegistry *r, const char *qualname)
 	char	   *what = "connector_uuid_tables";
 
 	if (r->seq_null)
-		refuse_fact(qualname, what, "seq_type", NULL,
-					"the identity sequence's type and parameters (seq_type ... seq_cycle), none of them NULL");
+		refuse_fact(qualname, what, r->seq_null_column, NULL,
+					"the identity sequence's type and parameters (seq_type to seq_cycle), none of them NULL");
 	if (!cu_is_integer_type(r->seq_type))
 		refuse_fact(qualname, what, "seq_type", format_type_be_qualified(r->seq_type), "smallint, integer or bigint");
 	int_type_range(r->seq_type, &tmin, &tmax);
@@ -664,13 +671,16 @@ cu_registry_read(int table_id, CuTarget *t)
 					psprintf("%s, %s", r->seq_nspname ? r->seq_nspname : "NULL", r->seq_relname ? r->seq_relname : "NULL"),
 					"both set or both NULL");
 
-	r->seq_type = (Oid) cu_spi_getint64(0, 7, &isnull);
-	r->seq_null = isnull;
-	for (i = 8; i <= 13; i++)
+	for (i = 13; i >= 7; i--)
 	{
 		(void) cu_spi_getdatum(0, i, &isnull);
-		r->seq_null |= isnull;
+		if (isnull)
+		{
+			r->seq_null = true;
+			r->seq_null_column = SPI_fname(SPI_tuptable->tupdesc, i);
+		}
 	}
+	r->seq_type = (Oid) cu_spi_getint64(0, 7, &isnull);
 	r->seq_increment = cu_spi_getint64(0, 8, &isnull);
 	r->seq_min = cu_spi_getint64(0, 9, &isnull);
 	r->seq_max = cu_spi_getint64(0, 10, &isnull);
@@ -703,8 +713,8 @@ cu_registry_read(int table_id, CuTarget *t)
 		if (!OidIsValid(seqrelid) || get_rel_relkind(seqrelid) != RELKIND_SEQUENCE)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("sequence \"%s\" of the default of table \"%s\" does not exist",
-							cu_qualify(r->seq_nspname, r->seq_relname), t->qualname),
+					 errmsg("sequence \"%s.%s\" of the default of table \"%s\" does not exist",
+							r->seq_nspname, r->seq_relname, t->qualname),
 					 errdetail("connector_uuid_tables records the key's default as nextval of that sequence."),
 					 errhint("Create the sequence again (or set default_kind to 'none' in the table's registry row to revert without a default), then try again.  Nothing was changed.")));
 		r->default_sql = psprintf("pg_catalog.nextval(%s::pg_catalog.regclass)",

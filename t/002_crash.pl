@@ -152,10 +152,10 @@ crash_at(
 	name => 'downgrade killed while waiting before the rewrites',
 	sql => [$down],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step 2 of %',
+	like => 'connector_uuid: step 3 of %',
 	event => 'relation',
 	how => 'kill',
-	last_step => qr/^step 2 of 18: mcp_connectors: load the id map/,
+	last_step => qr/^step 3 of 19: mcp_connectors: check that the rows/,
 	version => '2.0',
 	fp => $fp20);
 
@@ -164,7 +164,7 @@ crash_at(
 	sql => [$down],
 	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE integer%',
 	how => 'kill',
-	last_step => qr/^step 9 of 18: connector_access: ALTER TABLE .* TYPE integer/,
+	last_step => qr/^step 10 of 19: connector_access: ALTER TABLE .* TYPE integer/,
 	not_done => qr/connector_access: rewrote/,
 	version => '2.0',
 	fp => $fp20);
@@ -174,7 +174,7 @@ crash_at(
 	sql => [$down],
 	like => 'connector_uuid: step % mcp_servers: ALTER TABLE % TYPE integer%',
 	how => 'immediate',
-	last_step => qr/^step 10 of 18: mcp_servers: ALTER TABLE .* TYPE integer/,
+	last_step => qr/^step 11 of 19: mcp_servers: ALTER TABLE .* TYPE integer/,
 	not_done => qr/mcp_servers: rewrote/,
 	version => '2.0',
 	fp => $fp20);
@@ -183,10 +183,10 @@ crash_at(
 	name => 'downgrade stopped (immediate) at its last step, before commit',
 	sql => [$down],
 	block => 'connector_uuid_history',
-	like => 'connector_uuid: step 18 of 18: % append a row%',
+	like => 'connector_uuid: step 19 of 19: % append a row%',
 	event => 'relation',
 	how => 'immediate',
-	last_step => qr/^step 18 of 18: mcp_connectors: append a row/,
+	last_step => qr/^step 19 of 19: mcp_connectors: append a row/,
 	version => '2.0',
 	fp => $fp20);
 
@@ -196,7 +196,7 @@ crash_at(
 	like => $down,
 	event => 'SyncRep',
 	how => 'kill',
-	last_step => qr/^step 18 of 18: mcp_connectors: append a row/,
+	last_step => qr/^step 19 of 19: mcp_connectors: append a row/,
 	version => '1.0');
 is(original_rows(), $orig10, 'the committed downgrade: every original row has its original integer id back');
 is( $node->safe_psql(

@@ -217,7 +217,7 @@ run_and_cancel(
 	like => 'connector_uuid: step % mcp_connectors: ALTER TABLE % TYPE integer%',
 	action => 'cancel',
 	error => $cancel_error,
-	last_step => qr/^step 8 of 18: mcp_connectors: ALTER TABLE .* TYPE integer/,
+	last_step => qr/^step 9 of 19: mcp_connectors: ALTER TABLE .* TYPE integer/,
 	not_done => qr/mcp_connectors: rewrote/);
 unchanged('pg_cancel_backend inside a rewrite of the downgrade', '2.0', $fp20);
 
@@ -225,10 +225,10 @@ run_and_cancel(
 	name => 'statement_timeout while the downgrade waits before the rewrites',
 	sql => [ q{SET statement_timeout = '1s'}, $down ],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step 2 of %',
+	like => 'connector_uuid: step 3 of %',
 	event => 'relation',
 	error => $timeout_error,
-	last_step => qr/^step 2 of 18: mcp_connectors: load the id map/);
+	last_step => qr/^step 3 of 19: mcp_connectors: check that the rows/);
 unchanged('statement_timeout while the downgrade waits', '2.0', $fp20);
 
 {

@@ -152,10 +152,10 @@ crash_at(
 	name => 'downgrade killed while waiting before the rewrites',
 	sql => [$down],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step 3 of %',
+	like => 'connector_uuid: step 2 of %',
 	event => 'relation',
 	how => 'kill',
-	last_step => qr/^step 3 of 19: mcp_connectors: check that the rows/,
+	last_step => qr/^step 2 of 19: mcp_connectors: load the id map/,
 	version => '2.0',
 	fp => $fp20);
 

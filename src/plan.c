@@ -1135,6 +1135,7 @@ plan_to_int(CuPlan *plan)
 	char	   *identity_sql = NULL;
 	List	   *seqextra_sql = NIL;
 	bool		full_map = true;
+	char	   *serial_to_bigint = NULL;
 	CuRegistry *r = plan->registered ? cu_registry_read(tid, t) : NULL;
 
 	/* the statements come from validated facts (registry.c), never from SQL text */
@@ -1187,8 +1188,7 @@ plan_to_int(CuPlan *plan)
 			if (cu_spi_getint64(0, 3, &isnull) > 0)
 				plan->seq_max = (to_bigint && seqmax == cu_int_type_max(seqtype)) ? PG_INT64_MAX : seqmax;
 			if (to_bigint)
-				seqextra_sql = lappend(seqextra_sql,
-									   psprintf("ALTER SEQUENCE %s AS pg_catalog.int8", t->seqqualname));
+				serial_to_bigint = psprintf("ALTER SEQUENCE %s AS pg_catalog.int8", t->seqqualname);
 		}
 	}
 
@@ -1237,13 +1237,17 @@ plan_to_int(CuPlan *plan)
 	plan_rewrite_key_table(plan, groups, inttype, identity ? NULL : olddefault);
 	if (identity)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", identity_sql);
-	/* the new identity sequence: the old one's comment and grants; a serial's, bigint */
+	/* the new identity sequence: the old one's comment and grants */
 	{
 		ListCell   *lc;
 
 		foreach(lc, seqextra_sql)
 			cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE UPDATE EXCLUSIVE", lfirst(lc));
 	}
+	/* a bigint revert: a serial's sequence goes on to bigint's top */
+	if (serial_to_bigint)
+		cu_plan_add(plan, CU_STEP_SQL, t->seqrelid, get_rel_name(t->seqrelid), "SHARE ROW EXCLUSIVE",
+					serial_to_bigint);
 	plan_rewrite_children(plan, groups, inttype);
 	plan_statistics_targets(plan, groups);
 	plan_add_fkeys(plan);

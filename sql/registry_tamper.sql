@@ -17,6 +17,13 @@ CREATE ROLE regress_rt_reader;
 CREATE TABLE ident (id integer GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 3 CACHE 2) PRIMARY KEY, v text);
 COMMENT ON SEQUENCE ident_id_seq IS 'ids of ident';
 GRANT SELECT, USAGE ON SEQUENCE ident_id_seq TO regress_rt_reader;
+-- a grant another role made keeps its grantor (GRANTED BY, after the grant it depends on)
+CREATE ROLE regress_rt_granter;
+GRANT USAGE ON SCHEMA rt TO regress_rt_granter;
+GRANT UPDATE ON SEQUENCE ident_id_seq TO regress_rt_granter WITH GRANT OPTION;
+SET ROLE regress_rt_granter;
+GRANT UPDATE ON SEQUENCE ident_id_seq TO regress_rt_reader;
+RESET ROLE;
 CREATE TABLE ident_ref (id integer PRIMARY KEY, ident_id integer REFERENCES ident ON DELETE SET NULL);
 CREATE TABLE ser (id serial PRIMARY KEY, v text);
 CREATE TABLE ser_ref (id integer PRIMARY KEY, ser_id smallint REFERENCES ser ON DELETE CASCADE);
@@ -43,7 +50,10 @@ LANGUAGE sql AS $$
            format_type(s.seqtypid, NULL), s.seqmin, s.seqmax, s.seqincrement, s.seqstart, s.seqcache, s.seqcycle,
            obj_description(s.seqrelid, 'pg_class'),
            (SELECT string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' WHEN a.grantee = c.relowner THEN 'owner'
-                                   ELSE pg_get_userbyid(a.grantee) END || ':' || a.privilege_type, ',' ORDER BY 1)
+                                   ELSE pg_get_userbyid(a.grantee) END || ':' || a.privilege_type
+                              || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+                              || ' by ' || CASE WHEN a.grantor = c.relowner THEN 'owner' ELSE pg_get_userbyid(a.grantor) END,
+                              ',' ORDER BY 1)
             FROM aclexplode(c.relacl) a))
     FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
     WHERE c.relnamespace = 'rt'::regnamespace AND c.relname IN ('ident_id_seq', 'ser_id_seq')
@@ -162,6 +172,10 @@ WHERE c.oid = pg_get_serial_sequence('ident', 'id')::regclass;
 SELECT count(*) AS evil_roles FROM pg_roles WHERE rolname = 'regress_rt_evil';
 ROLLBACK;
 
+-- the grants the revert gives the new identity sequence, from seq_acl
+SELECT replace(statement, ' ' || quote_ident(current_user), ' CURRENT_USER') AS statement
+FROM connector_uuid_plan('ident'::regclass) WHERE statement ~ '^(GRANT|REVOKE)' ORDER BY step;
+
 -- the untampered registry reverts exactly: rows, types, defaults, identity,
 -- sequences with their parameters, comment and grants, ON DELETE actions
 SELECT connector_uuid_revert('ident');
@@ -183,5 +197,6 @@ SELECT connector_uuid_convert('expr_default');
 DROP TABLE ident_ref, ident, ser_ref, ser, snap, shape_before, expr_default;
 DROP FUNCTION shape();
 DROP EXTENSION connector_uuid;
+REVOKE ALL ON SCHEMA rt FROM regress_rt_granter;
 DROP SCHEMA rt;
-DROP ROLE regress_rt_reader;
+DROP ROLE regress_rt_reader, regress_rt_granter;

@@ -10,23 +10,42 @@
 -- the application's tables.  Names are qualified with @extschema@ and
 -- pg_catalog so the caller's search_path cannot redirect anything.
 
--- Tables converted by connector_uuid: what a downgrade needs to put the key
+-- Tables converted by connector_uuid: what a revert needs to put the key
 -- column back as it was, and the key of the id permutation (see idgen.c).
+-- Facts only, never SQL: the revert builds its statements from these typed
+-- values, quoting every name and literal, and refuses a row that does not
+-- validate (src/registry.c), so whoever can write this table cannot choose
+-- the statements a superuser's revert runs.
+--   original_type   smallint, integer or bigint
+--   identity        '' (none), 'a' (ALWAYS) or 'd' (BY DEFAULT)
+--   default_kind    'none', 'nextval' (of sequence_schema.sequence_name) or
+--                   'identity' (the identity's own sequence, created again
+--                   under that name with the seq_* parameters, comment and ACL)
+--   seq_*           the identity sequence's type and parameters; for every
+--                   owned sequence, where it stood at the conversion
 CREATE TABLE @extschema@.connector_uuid_tables (
     table_id         integer PRIMARY KEY,
     schema_name      name NOT NULL,
     table_name       name NOT NULL,
     column_name      name NOT NULL,
-    original_type    text NOT NULL,
+    original_type    pg_catalog.regtype NOT NULL,
     identity         "char" NOT NULL DEFAULT '',
-    original_default text,
-    sequence_name    text,
+    default_kind     text NOT NULL DEFAULT 'none',
+    sequence_schema  name,
+    sequence_name    name,
+    seq_type         pg_catalog.regtype,
+    seq_increment    bigint,
+    seq_min          bigint,
+    seq_max          bigint,
+    seq_start        bigint,
+    seq_cache        bigint,
+    seq_cycle        boolean,
+    seq_comment      text,
+    seq_acl          pg_catalog.aclitem[],
     seq_last_value   bigint,
     seq_value        bigint,
     seq_is_called    boolean,
-    seq_options      text,
     seq_added_max    bigint,
-    seq_extra_sql    text[],
     table_oid        oid,
     strategy         text NOT NULL DEFAULT 'v4',
     full_map         boolean NOT NULL DEFAULT true,
@@ -36,16 +55,21 @@ CREATE TABLE @extschema@.connector_uuid_tables (
 COMMENT ON TABLE @extschema@.connector_uuid_tables IS
     'connector_uuid: tables converted to UUID keys, with what a downgrade restores';
 
--- The referencing columns' original types, and the original ON DELETE
--- action of their foreign keys (fk_on_delete: by constraint name, for a
--- column with several foreign keys to the table).  Found by name, or by
--- table_oid and column_number if the table or column was renamed since.
+-- The table ids: taken only by a conversion that holds its locks, so two
+-- conversions of different tables at once never collide.
+CREATE SEQUENCE @extschema@.connector_uuid_table_id_seq AS integer;
+
+-- The referencing columns' original types (smallint, integer or bigint),
+-- and the original ON DELETE action of their foreign keys (one of a, r, c,
+-- n, d; fk_on_delete: by constraint name, for a column with several foreign
+-- keys to the table).  Found by name, or by table_oid and column_number if
+-- the table or column was renamed since.
 CREATE TABLE @extschema@.connector_uuid_columns (
     table_id         integer NOT NULL,
     schema_name      name NOT NULL,
     table_name       name NOT NULL,
     column_name      name NOT NULL,
-    original_type    text NOT NULL,
+    original_type    pg_catalog.regtype NOT NULL,
     on_delete        "char",
     fk_on_delete     jsonb,
     table_oid        oid,
@@ -82,6 +106,7 @@ COMMENT ON TABLE @extschema@.connector_uuid_history IS
 
 -- pg_dump must keep their rows (the map is what makes a rollback lossless).
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_tables'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_table_id_seq'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_columns'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_map'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history'::pg_catalog.regclass, ''::pg_catalog.text);
@@ -89,6 +114,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history':
 -- The map and the keys are not for everyone.
 REVOKE ALL ON @extschema@.connector_uuid_tables, @extschema@.connector_uuid_columns,
     @extschema@.connector_uuid_map, @extschema@.connector_uuid_history FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.connector_uuid_table_id_seq FROM PUBLIC;
 
 -- The migration itself: called by the update scripts only (the C code
 -- refuses to run outside ALTER EXTENSION).

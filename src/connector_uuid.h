@@ -144,6 +144,8 @@ typedef struct CuOptions
 	bool		strategy_given;	/* passed as an argument, not a setting */
 	const char *namespace_uuid; /* v5: the namespace, as text */
 	const char *ts_column;		/* v7: column giving each row's time, or NULL */
+	int			reserved_table_id;	/* a new table's id, taken under the locks
+									 * (registry.c), or 0: predicted only */
 } CuOptions;
 
 /* One step of a plan */
@@ -163,7 +165,8 @@ typedef enum CuInternalAction
 	CU_ACT_FINISH,				/* set the registry state, history row */
 	CU_ACT_FK_TRIGGERS,			/* set a re-added foreign key's triggers as
 								 * they were (disabled, replica, always) */
-	CU_ACT_EXPECT_NONE			/* run sql, a count, and fail unless it is 0 */
+	CU_ACT_EXPECT_NONE,			/* run sql, a count, and fail unless it is 0 */
+	CU_ACT_CHECK_RANGE			/* revert: the new integers fit (plan.c) */
 } CuInternalAction;
 
 typedef struct CuStep
@@ -193,6 +196,9 @@ typedef struct CuPlan
 	CuOptions  *options;
 	CuTableState state;
 	int			table_id;		/* registry id, or 0 if none yet */
+	bool		table_id_predicted; /* a new table's id, not yet taken */
+	Oid			int_type;		/* revert: the key's integer type */
+	int64		seq_max;		/* revert: the sequence's top after it, or 0 */
 	bool		registered;		/* the table had a registry row: converted before */
 	List	   *steps;			/* of CuStep */
 	List	   *notes;			/* char *: adoption and other messages */
@@ -211,6 +217,40 @@ typedef struct CuProbeColumn
 	bool		is_key;			/* the key: its default is replaced, not kept */
 } CuProbeColumn;
 
+/* Kinds of key default the registry records (default_kind) */
+#define CU_DEFAULT_NONE		'n'
+#define CU_DEFAULT_NEXTVAL	's'
+#define CU_DEFAULT_IDENTITY	'i'
+
+/* A table's registry row, validated, and the SQL built from it (registry.c) */
+typedef struct CuRegistry
+{
+	int			table_id;
+	Oid			original_type;	/* INT2OID, INT4OID or INT8OID */
+	Oid			revert_type;	/* original_type, or bigint (revert_to_bigint) */
+	char		identity;		/* '\0', 'a' or 'd' */
+	char		default_kind;	/* CU_DEFAULT_* */
+	char	   *seq_nspname;	/* the sequence (of the default, or owned) */
+	char	   *seq_relname;
+	bool		seq_null;		/* some sequence parameter is NULL: */
+	char	   *seq_null_column;	/* the first */
+	Oid			seq_type;
+	int64		seq_increment;
+	int64		seq_min;
+	int64		seq_max;
+	int64		seq_start;
+	int64		seq_cache;
+	bool		seq_cycle;
+	char	   *seq_comment;
+	Datum		seq_acl;		/* aclitem[], or 0 */
+	char	   *strategy;
+	bool		full_map;
+	int64		seq_max_after;	/* identity: its sequence's top after the revert */
+	char	   *default_sql;	/* nextval(...), or NULL */
+	char	   *identity_sql;	/* ALTER TABLE ... ADD GENERATED ..., or NULL */
+	List	   *seq_after_sql;	/* the identity sequence's comment and grants */
+} CuRegistry;
+
 /* One row of connector_uuid_verify() */
 typedef struct CuCheck
 {
@@ -225,6 +265,7 @@ extern int	cu_lock_retries;
 extern bool cu_revalidate_fkeys;
 extern bool cu_allow_renumber;
 extern bool cu_full_map;
+extern bool cu_revert_to_bigint;
 extern int	cu_progress_level;
 extern int	cu_strategy;
 extern char *cu_namespace;
@@ -268,6 +309,7 @@ extern List *cu_discover_views(CuTarget *target);
 extern CuPlan *cu_build_plan(Oid relid, CuDirection direction, CuOptions *options);
 extern void cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid,
 						const char *relname, const char *lockmode, char *sql);
+extern void cu_check_new_ids(CuPlan *plan);
 
 /* executor.c */
 extern void cu_execute_plan(CuPlan *plan);
@@ -286,9 +328,17 @@ extern void cu_derive_uuid(const uint8 *key, int64 old_id, pg_uuid_t *out);
 extern bool cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id);
 extern void cu_make_v7(int64 unix_ms, uint64 low74_hi10, uint64 low74_lo64, pg_uuid_t *out);
 
-/* idmap.c */
+/* registry.c */
 extern int	cu_registry_id(const char *nspname, const char *relname);
-extern int	cu_registry_register(CuTarget *target, CuOptions *options);
+extern int	cu_registry_predict_id(void);
+extern int	cu_registry_take_id(void);
+extern char cu_registry_default_kind(CuTarget *t, Oid *seqrelid);
+extern int	cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id);
+extern bool cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete);
+extern CuRegistry *cu_registry_read(int table_id, CuTarget *t);
+extern int64 cu_int_type_max(Oid typid);
+
+/* idmap.c */
 extern void cu_idmap_activate(int table_id);
 extern void cu_idmap_deactivate(void);
 

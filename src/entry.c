@@ -37,6 +37,7 @@ int			cu_lock_retries = 5;
 bool		cu_revalidate_fkeys = false;
 bool		cu_allow_renumber = false;
 bool		cu_full_map = true;
+bool		cu_revert_to_bigint = false;
 int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
 char	   *cu_namespace = NULL;
@@ -85,6 +86,13 @@ _PG_init(void)
 							 "Without an id map (tables adopted at 2.0, or a restore without the map) the original "
 							 "integers are unknown; with this on, rows get new integers from the sequence.",
 							 &cu_allow_renumber, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.revert_to_bigint",
+							 "Let a revert make the key and its references bigint.",
+							 "Off: a revert restores the type recorded at the conversion.  On: bigint instead "
+							 "(and a bigint sequence or identity), for when the rows created at uuid time "
+							 "need integers past the recorded type's maximum.",
+							 &cu_revert_to_bigint, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("connector_uuid.full_map",
 							 "Write every old id and its uuid to connector_uuid_map.",
@@ -328,6 +336,14 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 	}
 
 	plan = cu_build_plan(relid, direction, opt);
+	/* a revert's new integers must fit: the same refusal the revert gives */
+	if (direction == CU_TO_INT && !plan->adopt && plan->target)
+	{
+		if (plan->registered)
+			cu_idmap_activate(plan->table_id);
+		cu_check_new_ids(plan);
+		cu_idmap_deactivate();
+	}
 
 	foreach(lc, plan->notes)
 	{

@@ -421,7 +421,7 @@ run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
 			switch (step->action)
 			{
 				case CU_ACT_REGISTER:
-					plan->table_id = cu_registry_register(plan->target, plan->options);
+					plan->table_id = cu_registry_register(plan->target, plan->options, plan->table_id);
 					break;
 				case CU_ACT_LOAD_EXCEPTIONS:
 					cu_idmap_activate(plan->table_id);
@@ -437,6 +437,9 @@ run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
 					break;
 				case CU_ACT_EXPECT_NONE:
 					expect_none(step);
+					break;
+				case CU_ACT_CHECK_RANGE:
+					cu_check_new_ids(plan);
 					break;
 				case CU_ACT_NONE:
 					break;
@@ -614,7 +617,16 @@ cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
 			if (step->kind == CU_STEP_LOCK && step->row_lock)
 				rowlocked = list_append_unique_oid(rowlocked, step->relid);
 		}
+		/* a new table's id: taken now that its locks are held, never before */
+		if (plan->table_id_predicted && opt->reserved_table_id == 0)
+			opt->reserved_table_id = cu_registry_take_id();
 		/* locking accepted invalidations: the rebuild sees the catalogs as they are */
+		plan = cu_build_plan(relid, direction, opt);
+	}
+	/* (the caller held every lock already: the first plan is the last) */
+	if (plan->table_id_predicted)
+	{
+		opt->reserved_table_id = cu_registry_take_id();
 		plan = cu_build_plan(relid, direction, opt);
 	}
 	return plan;

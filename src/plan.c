@@ -543,43 +543,20 @@ group_by_table(CuTarget *t)
 }
 
 /*
- * A recorded attribute of a referencing column: column is an SQL
- * expression over its row in connector_uuid_columns (a constant of ours,
- * such as original_type).
+ * The type a revert gives a referencing column: as recorded at the
+ * upgrade (validated), bigint with connector_uuid.revert_to_bigint.
  */
-static char *
-child_original_column(int table_id, CuForeignKey *fk, const char *column)
-{
-	Oid			argtypes[6] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, OIDOID, INT2OID};
-	Datum		values[6];
-
-	values[0] = Int32GetDatum(table_id);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
-	values[4] = ObjectIdGetDatum(fk->relid);
-	values[5] = Int16GetDatum(fk->attnum);
-	/* by name; else (renamed since) by the table's OID and column number */
-	cu_spi_exec_args(psprintf("SELECT (%s)::pg_catalog.text FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
-							  "AND ((schema_name OPERATOR(pg_catalog.=) $2 AND table_name OPERATOR(pg_catalog.=) $3 "
-							  "      AND column_name OPERATOR(pg_catalog.=) $4) "
-							  "     OR (table_oid OPERATOR(pg_catalog.=) $5 AND column_number OPERATOR(pg_catalog.=) $6)) "
-							  "ORDER BY (table_name OPERATOR(pg_catalog.=) $3 AND column_name OPERATOR(pg_catalog.=) $4) DESC LIMIT 1",
-							  column,
-							  ext_qual("connector_uuid_columns")),
-					 SPI_OK_SELECT, 6, argtypes, values, NULL);
-	if (SPI_processed == 0)
-		return NULL;
-	return cu_spi_getstring(0, 1);
-}
-
-/* The original type of a referencing column, as recorded at the upgrade */
 static char *
 child_original_type(int table_id, CuForeignKey *fk, const char *fallback)
 {
-	char	   *t = child_original_column(table_id, fk, "original_type");
+	Oid			typid;
+	char		on_delete;
 
-	return t ? t : pstrdup(fallback);
+	if (cu_revert_to_bigint)
+		return cu_type_name(INT8OID);
+	if (cu_registry_column(table_id, fk, &typid, &on_delete))
+		return cu_type_name(typid);
+	return pstrdup(fallback);
 }
 
 /*
@@ -665,21 +642,9 @@ check_expressions(CuPlan *plan)
 
 	if (plan->direction == CU_TO_INT)
 	{
-		keytype = NULL;
-		if (plan->table_id != 0)
-		{
-			Oid			argtypes[1] = {INT4OID};
-			Datum		values[1];
+		CuRegistry *r = plan->registered ? cu_registry_read(plan->table_id, t) : NULL;
 
-			values[0] = Int32GetDatum(plan->table_id);
-			cu_spi_exec_args(psprintf("SELECT original_type FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
-									  ext_qual("connector_uuid_tables")),
-							 SPI_OK_SELECT, 1, argtypes, values, NULL);
-			if (SPI_processed == 1)
-				keytype = cu_spi_getstring(0, 1);
-		}
-		if (keytype == NULL)
-			keytype = "integer";
+		keytype = cu_type_name(r ? r->revert_type : cu_revert_to_bigint ? INT8OID : INT4OID);
 	}
 
 	col = palloc0(sizeof(CuProbeColumn));
@@ -1225,58 +1190,67 @@ plan_to_int(CuPlan *plan)
 	char	   *inttype;
 	char	   *olddefault = NULL;
 	char		identity = '\0';
-	char	   *seqname = NULL;
-	char	   *seqoptions = NULL;
-	Datum		seqextra;
+	bool		has_seq = false;
+	char	   *identity_sql = NULL;
 	List	   *seqextra_sql = NIL;
-	bool		isnull;
 	bool		full_map = true;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
+	char	   *serial_to_bigint = NULL;
+	CuRegistry *r = plan->registered ? cu_registry_read(tid, t) : NULL;
 
-	values[0] = Int32GetDatum(tid);
-	cu_spi_exec_args(psprintf("SELECT original_type, original_default, identity, sequence_name, strategy, full_map, "
-							  "seq_options, seq_extra_sql FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", tables),
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed == 1)
+	/* the statements come from validated facts (registry.c), never from SQL text */
+	if (r)
 	{
-		char	   *ident;
-
-		inttype = cu_spi_getstring(0, 1);
-		olddefault = cu_spi_getstring(0, 2);
-		ident = cu_spi_getstring(0, 3);
-		identity = ident ? ident[0] : '\0';
-		seqname = cu_spi_getstring(0, 4);
-		plan->strategy = cu_spi_getstring(0, 5);
-		full_map = cu_spi_getbool(0, 6, &isnull);
-		seqoptions = cu_spi_getstring(0, 7);
-		seqextra = cu_spi_getdatum(0, 8, &isnull);
-		if (!isnull)
-		{
-			Datum	   *elems;
-			bool	   *enulls;
-			int			nelems;
-			int			i;
-
-			deconstruct_array(DatumGetArrayTypeP(seqextra), TEXTOID, -1, false, TYPALIGN_INT,
-							  &elems, &enulls, &nelems);
-			for (i = 0; i < nelems; i++)
-				if (!enulls[i])
-					seqextra_sql = lappend(seqextra_sql, TextDatumGetCString(elems[i]));
-		}
+		plan->int_type = r->revert_type;
+		olddefault = r->default_sql;
+		identity = r->identity;
+		identity_sql = r->identity_sql;
+		seqextra_sql = r->seq_after_sql;
+		has_seq = OidIsValid(t->seqrelid);
+		plan->strategy = r->strategy;
+		full_map = r->full_map;
+		if (identity && r->seq_increment > 0)
+			plan->seq_max = r->seq_max_after;
 	}
 	else
 	{
 		/* no registry row yet: allowed only with renumbering (checked by caller) */
-		inttype = "integer";
+		plan->int_type = cu_revert_to_bigint ? INT8OID : INT4OID;
 		if (t->seqqualname)
 		{
-			seqname = t->seqqualname;
+			has_seq = true;
 			olddefault = psprintf("pg_catalog.nextval(%s::pg_catalog.regclass)",
 								  quote_literal_cstr(t->seqqualname));
 		}
 	}
-	(void) isnull;
+	inttype = cu_type_name(plan->int_type);
+
+	/*
+	 * A serial's sequence is still there: its top bounds the new integers,
+	 * and a bigint revert makes it bigint (its top moving with its type's).
+	 */
+	if (!identity && OidIsValid(t->seqrelid))
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1];
+		bool		isnull;
+
+		values[0] = ObjectIdGetDatum(t->seqrelid);
+		cu_spi_exec_args("SELECT s.seqtypid, s.seqmax, s.seqincrement FROM pg_catalog.pg_sequence s "
+						 "WHERE s.seqrelid OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		if (SPI_processed == 1)
+		{
+			Oid			seqtype = (Oid) cu_spi_getint64(0, 1, &isnull);
+			int64		seqmax = cu_spi_getint64(0, 2, &isnull);
+			bool		to_bigint = cu_revert_to_bigint && seqtype != INT8OID;
+
+			if (cu_spi_getint64(0, 3, &isnull) > 0)
+				plan->seq_max = (to_bigint && seqmax == cu_int_type_max(seqtype)) ? PG_INT64_MAX : seqmax;
+			if (to_bigint)
+				serial_to_bigint = psprintf("ALTER SEQUENCE %s AS pg_catalog.int8", t->seqqualname);
+		}
+	}
+
 	/* the general revert puts back the ON DELETE actions convert changed */
 	if (!plan->options->connector)
 	{
@@ -1285,12 +1259,11 @@ plan_to_int(CuPlan *plan)
 		foreach(lc, t->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc);
-			char	   *orig = child_original_column(tid, fk,
-													  psprintf("COALESCE(fk_on_delete OPERATOR(pg_catalog.->>) %s, on_delete::pg_catalog.text)",
-															   quote_literal_cstr(fk->conname)));
+			Oid			typid;
+			char		on_delete;
 
-			if (orig && orig[0])
-				fk->del_action = orig[0];
+			if (cu_registry_column(tid, fk, &typid, &on_delete) && on_delete)
+				fk->del_action = on_delete;
 		}
 	}
 
@@ -1298,6 +1271,9 @@ plan_to_int(CuPlan *plan)
 				  psprintf("make sure %s has a row in %s", t->qualname, tables));
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
 				  psprintf("load the id map's exceptions for %s", t->qualname));
+	plan_internal(plan, CU_ACT_CHECK_RANGE, "ACCESS SHARE",
+				  psprintf("check that the rows of %s created at uuid time get integers within %s",
+						   t->qualname, inttype));
 	/* (the highest integer given here, for the sequence at the end) */
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
 				psprintf("WITH added AS (INSERT INTO %s (table_id, derived, old_id, new_id) "
@@ -1319,20 +1295,18 @@ plan_to_int(CuPlan *plan)
 	plan_drop_fkeys(plan);
 	plan_rewrite_key_table(plan, groups, inttype, identity ? NULL : olddefault);
 	if (identity)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
-					psprintf("ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY%s",
-							 t->qualname, pk, identity == 'a' ? "ALWAYS" : "BY DEFAULT",
-							 seqname || seqoptions ?
-							 psprintf(" (%s%s%s)", seqname ? psprintf("SEQUENCE NAME %s", seqname) : "",
-									  seqname && seqoptions ? " " : "", seqoptions ? seqoptions : "") : ""));
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", identity_sql);
 	/* the new identity sequence: the old one's comment and grants */
-	if (identity)
 	{
 		ListCell   *lc;
 
 		foreach(lc, seqextra_sql)
 			cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE UPDATE EXCLUSIVE", lfirst(lc));
 	}
+	/* a bigint revert: a serial's sequence goes on to bigint's top */
+	if (serial_to_bigint)
+		cu_plan_add(plan, CU_STEP_SQL, t->seqrelid, get_rel_name(t->seqrelid), "SHARE ROW EXCLUSIVE",
+					serial_to_bigint);
 	plan_rewrite_children(plan, groups, inttype);
 	plan_statistics_targets(plan, groups);
 	plan_add_fkeys(plan);
@@ -1343,7 +1317,7 @@ plan_to_int(CuPlan *plan)
 	 * it, at the highest of those.  Without a record (renumbering), past
 	 * every id.  Always within the sequence's bounds.
 	 */
-	if (seqname || identity)
+	if (has_seq || identity)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
 					psprintf("SELECT pg_catalog.setval(g.seqrelid, "
 							 "CASE WHEN g.seq_value IS NULL "
@@ -1375,6 +1349,73 @@ prime_tables(CuTarget *t)
 		cu_prime_index_expressions(((CuLeaf *) lfirst(lc))->relid);
 	foreach(lc, t->fkeys)
 		cu_prime_index_expressions(((CuForeignKey *) lfirst(lc))->relid);
+}
+
+/*
+ * connector_uuid_plan() and the CU_ACT_CHECK_RANGE step of a revert: the
+ * rows created at uuid time get new integers past the highest id the table
+ * has had (the map's, the sequence's at the conversion).  Refuse, before
+ * anything changes, if the last of them would not fit in the key's type or
+ * below its sequence's top.  Caller has activated the table's id map (when
+ * it has one).
+ */
+void
+cu_check_new_ids(CuPlan *plan)
+{
+	CuTarget   *t = plan->target;
+	const char *pk = quote_identifier(t->pkattname);
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	bool		isnull;
+	int64		count;
+	int64		base;
+	int64		limit = cu_int_type_max(plan->int_type);
+	bool		by_sequence = false;
+
+	if (plan->registered)
+	{
+		values[0] = Int32GetDatum(plan->table_id);
+		cu_spi_exec_args(psprintf("SELECT c.n, GREATEST((SELECT pg_catalog.max(m.old_id) FROM %s m "
+								  "                    WHERE m.table_id OPERATOR(pg_catalog.=) $1), "
+								  "  (SELECT r.seq_last_value FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1), "
+								  "  c.m, 0) "
+								  "FROM (SELECT pg_catalog.count(*) FILTER (WHERE %s(t.%s, $1, true) IS NULL) AS n, "
+								  "             %s AS m FROM %s t) c",
+								  ext_qual("connector_uuid_map"), ext_qual("connector_uuid_tables"),
+								  ext_qual("connector_uuid_to_int"), pk,
+								  plan->strategy && strcmp(plan->strategy, "v4") == 0 && !cu_registry_read(plan->table_id, t)->full_map ?
+								  psprintf("pg_catalog.max(%s(t.%s, $1, true))", ext_qual("connector_uuid_to_int"), pk) :
+								  "NULL::pg_catalog.int8",
+								  t->qualname),
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	}
+	else
+		cu_spi_exec(psprintf("SELECT pg_catalog.count(*), 0::pg_catalog.int8 FROM %s", t->qualname),
+					SPI_OK_SELECT);
+	count = cu_spi_getint64(0, 1, &isnull);
+	base = cu_spi_getint64(0, 2, &isnull);
+	if (plan->seq_max > 0 && plan->seq_max < limit)
+	{
+		limit = plan->seq_max;
+		by_sequence = true;
+	}
+	if (count == 0 || (base <= limit && count <= limit - base))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg_plural("%lld row of table \"%s\" created at uuid time does not fit in %s",
+						   "%lld rows of table \"%s\" created at uuid time do not fit in %s",
+						   (unsigned long) count, (long long) count, t->qualname,
+						   by_sequence ? "the key's sequence" : format_type_be(plan->int_type)),
+			 errdetail("The revert numbers them from %lld to %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
+					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
+					   (long long) (count > PG_INT64_MAX - base ? PG_INT64_MAX : base + count),
+					   (long long) base,
+					   by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
+			 plan->int_type != INT8OID ?
+			 errhint("SET connector_uuid.revert_to_bigint = on to revert column \"%s\" and the columns referencing it to bigint (with a bigint sequence or identity) instead, or delete those rows.  Nothing was changed.",
+					 t->pkattname) :
+			 errhint("Raise the sequence's MAXVALUE (ALTER SEQUENCE ... MAXVALUE), or delete those rows.  Nothing was changed.")));
 }
 
 /*
@@ -1466,14 +1507,24 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 				 errmsg("there is no id map for table \"%s\"", t->qualname),
 				 errdetail("These tables were not converted by connector_uuid (or its map was not restored), so their original integer ids are unknown."),
 				 errhint("To give every row a new integer id instead, SET connector_uuid.allow_renumber = on and try again.")));
-	if (plan->table_id == 0)
+	if (plan->table_id == 0 && opt->reserved_table_id != 0)
+		plan->table_id = opt->reserved_table_id;
+	else if (plan->table_id == 0)
 	{
-		/* the id the registry step will assign; shown in the plan's SQL */
-		bool		isnull;
+		/*
+		 * The id the registry step will get, shown in the plan's SQL: only
+		 * predicted here.  cu_lock_and_replan takes it from the sequence
+		 * once the locks are held, and builds the plan again with it.
+		 */
+		plan->table_id = cu_registry_predict_id();
+		plan->table_id_predicted = true;
+	}
+	/* a default the registry cannot record as a fact is refused up front */
+	if (direction == CU_TO_UUID)
+	{
+		Oid			seqrelid;
 
-		cu_spi_exec(psprintf("SELECT COALESCE(pg_catalog.max(table_id), 0) OPERATOR(pg_catalog.+) 1 FROM %s",
-							 ext_qual("connector_uuid_tables")), SPI_OK_SELECT);
-		plan->table_id = (int) cu_spi_getint64(0, 1, &isnull);
+		(void) cu_registry_default_kind(t, &seqrelid);
 	}
 
 	if (direction == CU_TO_UUID)

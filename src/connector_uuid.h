@@ -285,7 +285,7 @@ extern void cu_make_v7(int64 unix_ms, uint64 low74_hi10, uint64 low74_lo64, pg_u
 /* idmap.c */
 extern int	cu_registry_id(const char *nspname, const char *relname);
 extern int	cu_registry_register(CuTarget *target, CuOptions *options);
-extern void cu_idmap_activate(int table_id);
+extern void cu_idmap_activate(int table_id, CuDirection direction, const char *qualname);
 extern void cu_idmap_deactivate(void);
 
 /* partition.c */

@@ -463,7 +463,7 @@ cu_execute_plan(CuPlan *plan)
 						plan->table_id = cu_registry_register(plan->target, plan->options);
 						break;
 					case CU_ACT_LOAD_EXCEPTIONS:
-						cu_idmap_activate(plan->table_id);
+						cu_idmap_activate(plan->table_id, plan->direction, plan->target->qualname);
 						break;
 					case CU_ACT_FINISH:
 						appendStringInfoChar(&rows, '}');

@@ -451,6 +451,8 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 									   (long long) state->pairs[i - 1].old_id,
 									   (long long) state->pairs[i].old_id)));
 	}
+	elog(DEBUG1, "connector_uuid: id map of %s loaded: %llu pairs, %zu bytes",
+		 qualname, (unsigned long long) n, MemoryContextMemAllocated(cxt, true));
 	active_map = state;
 }
 

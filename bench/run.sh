@@ -3,7 +3,15 @@
 # nine steps, side by side, on identical copies of one database.
 #
 #   bash bench/run.sh [--scales 100000,300000,1000000] [--out bench/results]
-#                     [--only floor,seed,upgrade,upgrade_partial_map,downgrade]
+#                     [--only floor,seed,upgrade,upgrade_partial_map,downgrade,...]
+#                     [--server]
+#
+# Contenders upgrade_v5, upgrade_v7, downgrade_v5 and downgrade_v7 are the
+# upgrade and downgrade with connector_uuid.strategy = v5 or v7 (the v4 ones
+# are upgrade and downgrade); they are not run unless asked for with --only.
+# --server runs against the server PGHOST/PGPORT/PGUSER name instead (the
+# extension and uuid-ossp already installed there, its settings as given
+# below; BENCH_SERVER_LOG its log file, for the step times).
 #
 # As root on Debian 12, from a clean clone: installs what is missing (apt),
 # builds and installs the extension (make install), then runs everything in a
@@ -18,10 +26,10 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-all_contenders=(floor seed upgrade upgrade_partial_map downgrade)
+all_contenders=(floor seed upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7)
 scales=100000,300000,1000000
 out=$repo/bench/results
-only=$(IFS=,; echo "${all_contenders[*]}")
+only=floor,seed,upgrade,upgrade_partial_map,downgrade
 inside=no
 usage() {
     echo "usage: bash bench/run.sh [--scales N,N,...] [--out DIR] [--only $(IFS=,; echo "${all_contenders[*]}")]" >&2
@@ -33,6 +41,7 @@ while [ $# -gt 0 ]; do
         --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
         --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
         --inside) inside=yes; shift ;;
+        --server) inside=server; shift ;;
         -h|--help) usage ;;
         *) usage ;;
     esac
@@ -68,6 +77,10 @@ if [ "$inside" = no ]; then
     exec pg_virtualenv -t "${opts[@]}" bash "$0" --inside --scales "$scales" --out "$out" \
         --only "$(IFS=,; echo "${contenders[*]}")"
 fi
+if [ "$inside" = server ]; then
+    mkdir -p "$out"
+    out=$(cd "$out" && pwd)
+fi
 
 # ---- inside the throwaway cluster (PGHOST, PGPORT, PGUSER set by pg_virtualenv) ----
 work=$(mktemp -d /tmp/connector_uuid-bench.XXXXXX)
@@ -76,7 +89,7 @@ trap 'rm -rf "$work"' EXIT
 logs=$out/logs
 mkdir -p "$logs"
 rm -f "$logs"/*.log
-server_log=$(pg_lsclusters -h 2>/dev/null | awk '$2 == "regress" { print $7; exit }')
+server_log=${BENCH_SERVER_LOG:-$(pg_lsclusters -h 2>/dev/null | awk '$2 == "regress" { print $7; exit }')}
 
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -283,7 +296,7 @@ actual_settings=$(q -At -d postgres -c "SELECT string_agg(name || '=' || setting
     'wal_compression','data_checksums','block_size','wal_buffers')")
 csv=$out/results.csv
 md=$out/results.md
-echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_after_bytes,fresh_load_bytes,bloat,idmap_bytes,idle_anon_kb,peak_anon_kb,time_vs_floor,wal_vs_floor,check" > "$csv"
+echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_after_bytes,fresh_load_bytes,bloat,idmap_bytes,idle_anon_kb,peak_anon_kb,time_vs_floor,wal_vs_floor,check,map_rows,peak_bytes_per_map_row" > "$csv"
 {
     echo "# connector_uuid benchmark"
     echo
@@ -302,7 +315,9 @@ echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_afte
     echo "* **seed**: the migration guide's nine steps as plain SQL (\`bench/seed.sql\`);"
     echo "* **upgrade**: \`ALTER EXTENSION connector_uuid UPDATE\`; **upgrade_partial_map**: the same with"
     echo "  \`connector_uuid.full_map = off\`;"
-    echo "* **downgrade**: \`ALTER EXTENSION connector_uuid UPDATE TO '1.0'\` on a clone upgraded first (the upgrade not timed)."
+    echo "* **downgrade**: \`ALTER EXTENSION connector_uuid UPDATE TO '1.0'\` on a clone upgraded first (the upgrade not timed);"
+    echo "* **upgrade_v5**, **downgrade_v5**, **upgrade_v7**, **downgrade_v7**: the same with \`connector_uuid.strategy\`"
+    echo "  \`v5\` or \`v7\` (every id in the id map and looked up from it), when asked for."
     echo
     echo "Columns: *seconds*: wall time of the step (server clock).  *WAL MB*: \`pg_wal_lsn_diff\` of"
     echo "\`pg_current_wal_lsn()\` around the step.  *size after*: \`pg_total_relation_size\` (heap, TOAST, indexes) of"
@@ -311,7 +326,8 @@ echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_afte
     echo "size after / fresh load.  *id map*: the extension's own tables (the id map) after the step, not in size after."
     echo "*peak anon MB*: the highest \`RssAnon\` of the backend running the step, sampled every 20 ms from"
     echo "\`/proc/<pid>/status\`: its private memory (sort and hash memory, catalog caches, the executor's"
-    echo "state), not shared buffers; *idle* is the same backend before the step.  *check*: the result has the"
+    echo "state), not shared buffers; *idle* is the same backend before the step.  *B/row*: (peak - idle) / rows"
+    echo "in the id map after the step, the memory bound per map row (an upper bound of the map's share).  *check*: the result has the"
     echo "expected key types, every constraint, index, column and the view as at 1.0, the same rows and links"
     echo "(child → connector name), and for integer results the original ids."
     echo
@@ -334,8 +350,8 @@ for n in "${scale_list[@]}"; do
     {
         echo "## $n slots: $connectors connectors, $access access rows, $servers servers"
         echo
-        echo "| contender | seconds | × floor | WAL MB | × floor | size after MB | fresh load MB | bloat | id map MB | peak anon MB (idle) | check |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        echo "| contender | seconds | × floor | WAL MB | × floor | size after MB | fresh load MB | bloat | id map MB | peak anon MB (idle) | B/row | check |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     } >> "$md"
     for c in "${contenders[@]}"; do
         db=bench_${c}_$n
@@ -351,11 +367,18 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
             downgrade)
                 q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
                 step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
+            upgrade_v5|upgrade_v7)
+                step="SET connector_uuid.strategy = ${c#upgrade_};
+ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
+            downgrade_v5|downgrade_v7)
+                q -d "$db" -c "SET connector_uuid.progress = off" -c "SET connector_uuid.strategy = ${c#downgrade_}" \
+                    -c "ALTER EXTENSION connector_uuid UPDATE"
+                step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
         esac
         result=$(measure "$db" "$c" "$step")
         if [ "$result" = FAILED ]; then
-            echo "$n,$connectors,$access,$servers,$c,,,,,,,,,,,FAILED" >> "$csv"
-            echo "| $c | failed | | | | | | | | | FAILED, see logs/$n-$c.log |" >> "$md"
+            echo "$n,$connectors,$access,$servers,$c,,,,,,,,,,,FAILED,," >> "$csv"
+            echo "| $c | failed | | | | | | | | | | FAILED, see logs/$n-$c.log |" >> "$md"
             echo "   $c: FAILED"
             q -d postgres -c "DROP DATABASE $db"
             continue
@@ -363,6 +386,8 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
         read -r secs wal idle peak <<< "$result"
         after=$(q -At -d "$db" -c "$size_sql")
         idmap=$(q -At -d "$db" -c "$idmap_sql")
+        maprows=$(q -At -d "$db" -c "SELECT count(*) FROM connector_uuid_map")
+        perrow=$(awk -v p="$peak" -v i="$idle" -v r="$maprows" 'BEGIN { if (r > 0) printf "%.0f", (p - i) * 1024 / r }')
         check=$(check_result "$db" "$want" "$c")
         [ "$check" = ok ] || echo "   $c: $check" >&2
         fresh=$(q -At -d "$db" -c "$fresh_sql")
@@ -370,11 +395,11 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
         tr=""; wr=""
         if [ -n "$floor_secs" ]; then tr=$(ratio "$secs" "$floor_secs"); wr=$(ratio "$wal" "$floor_wal"); fi
         bloat=$(ratio "$after" "$fresh")
-        echo "$n,$connectors,$access,$servers,$c,$secs,$wal,$after,$fresh,$bloat,$idmap,$idle,$peak,$tr,$wr,${check//,/;}" >> "$csv"
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s |\n' "$c" "$secs" "$tr" \
+        echo "$n,$connectors,$access,$servers,$c,$secs,$wal,$after,$fresh,$bloat,$idmap,$idle,$peak,$tr,$wr,${check//,/;},$maprows,$perrow" >> "$csv"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$c" "$secs" "$tr" \
             "$(mb "$wal")" "$wr" "$(mb "$after")" "$(mb "$fresh")" "$bloat" "$(mb "$idmap")" \
             "$(awk -v m="$peak" 'BEGIN { printf "%.1f", m / 1024 }')" \
-            "$(awk -v m="$idle" 'BEGIN { printf "%.1f", m / 1024 }')" "$check" >> "$md"
+            "$(awk -v m="$idle" 'BEGIN { printf "%.1f", m / 1024 }')" "${perrow:--}" "$check" >> "$md"
         echo "   $c: ${secs}s (${tr:-?}x floor), WAL $(mb "$wal") MB (${wr:-?}x), bloat $bloat, peak anon $((peak / 1024)) MB, check $check"
         q -d postgres -c "DROP DATABASE $db"
     done
@@ -382,7 +407,7 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
     # progress lines), the seed's slowest statements
     {
         echo
-        for c in upgrade upgrade_partial_map downgrade; do
+        for c in upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7; do
             [ -f "$logs/$n-$c.log" ] || continue
             echo "<details><summary>$c at $n slots: where the time went (the engine's eight slowest steps)</summary>"
             echo

@@ -339,7 +339,7 @@ extern CuRegistry *cu_registry_read(int table_id, CuTarget *t);
 extern int64 cu_int_type_max(Oid typid);
 
 /* idmap.c */
-extern void cu_idmap_activate(int table_id);
+extern void cu_idmap_activate(int table_id, CuDirection direction, const char *qualname);
 extern void cu_idmap_deactivate(void);
 
 /* partition.c */

@@ -340,7 +340,7 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 	if (direction == CU_TO_INT && !plan->adopt && plan->target)
 	{
 		if (plan->registered)
-			cu_idmap_activate(plan->table_id);
+			cu_idmap_activate(plan->table_id, CU_TO_INT, plan->target->qualname);
 		cu_check_new_ids(plan);
 		cu_idmap_deactivate();
 	}

@@ -424,7 +424,7 @@ run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
 					plan->table_id = cu_registry_register(plan->target, plan->options, plan->table_id);
 					break;
 				case CU_ACT_LOAD_EXCEPTIONS:
-					cu_idmap_activate(plan->table_id);
+					cu_idmap_activate(plan->table_id, plan->direction, plan->target->qualname);
 					break;
 				case CU_ACT_FINISH:
 					appendStringInfoChar(rows, '}');

@@ -162,9 +162,20 @@ cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id)
 }
 
 /*
+ * The milliseconds a version 7 UUID can hold: 48 bits from 1970-01-01
+ * 00:00:00 UTC.  Up to, not including, 10889-08-02 05:31:50.655 UTC (2^48 - 1
+ * ms), the bound the plan checks a v7 timestamp column against.
+ */
+#define CU_V7_END_MS	((UINT64CONST(1) << 48) - 1)
+#define CU_V7_RANGE_DETAIL \
+	"Version 7 UUIDs hold the milliseconds since 1970-01-01 00:00:00 UTC in 48 bits: " \
+	"from 1970-01-01 00:00:00 UTC up to, not including, 10889-08-02 05:31:50.655 UTC."
+
+/*
  * A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then
  * 74 bits laid out as rand_a (12) and rand_b (62); the caller gives those 74
- * bits as hi10 (top 10) and lo64 (low 64).
+ * bits as hi10 (top 10) and lo64 (low 64).  A time the 48 bits cannot hold
+ * is refused, never wrapped.
  */
 void
 cu_make_v7(int64 unix_ms, uint64 hi10, uint64 lo64, pg_uuid_t *out)
@@ -173,6 +184,11 @@ cu_make_v7(int64 unix_ms, uint64 hi10, uint64 lo64, pg_uuid_t *out)
 				lo;
 	uint64		rand_a = ((hi10 & 0x3FF) << 2) | (lo64 >> 62);
 
+	if (unix_ms < 0 || (uint64) unix_ms >= CU_V7_END_MS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("time out of range for a version 7 uuid"),
+				 errdetail(CU_V7_RANGE_DETAIL)));
 	hi = ((uint64) unix_ms << 16) | (UINT64CONST(0x7) << 12) | (rand_a & 0xFFF);
 	lo = (UINT64CONST(0x2) << 62) | (lo64 & MASK62);
 	hi = pg_hton64(hi);
@@ -181,11 +197,31 @@ cu_make_v7(int64 unix_ms, uint64 hi10, uint64 lo64, pg_uuid_t *out)
 	memcpy(out->data + 8, &lo, 8);
 }
 
-/* PostgreSQL timestamps count microseconds from 2000-01-01 */
+/*
+ * The Unix milliseconds of ts (rounded down: a time before 2000 is negative
+ * in PostgreSQL's microseconds), refusing what a version 7 UUID cannot hold
+ * with the timestamp in the message.
+ */
 static int64
-timestamptz_to_unix_ms(TimestampTz ts)
+v7_unix_ms(TimestampTz ts)
 {
-	return ts / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	int64		ms;
+
+	if (!TIMESTAMP_NOT_FINITE(ts))
+	{
+		ms = ts / 1000;
+		if (ts % 1000 < 0)
+			ms--;
+		ms += (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+		if (ms >= 0 && (uint64) ms < CU_V7_END_MS)
+			return ms;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("timestamp \"%s\" is out of range for a version 7 uuid",
+					timestamptz_to_str(ts)),
+			 errdetail(CU_V7_RANGE_DETAIL)));
+	return 0;					/* keep the compiler quiet */
 }
 
 PG_FUNCTION_INFO_V1(connector_uuid_v7);
@@ -205,12 +241,7 @@ connector_uuid_v7(PG_FUNCTION_ARGS)
 	int64		old_id = PG_GETARG_INT64(1);
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
 
-	if (TIMESTAMP_NOT_FINITE(at) || at < 0 - (TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range for a version 7 UUID"),
-				 errdetail("Version 7 UUIDs hold milliseconds since 1970-01-01.")));
-	cu_make_v7(timestamptz_to_unix_ms(at), 0,
+	cu_make_v7(v7_unix_ms(at), 0,
 			   (uint64) old_id ^ (UINT64CONST(1) << 63), result);
 	PG_RETURN_UUID_P(result);
 }
@@ -231,6 +262,6 @@ connector_uuid_generate_v7(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random values")));
-	cu_make_v7(timestamptz_to_unix_ms(GetCurrentTimestamp()), rnd[0], rnd[1], result);
+	cu_make_v7(v7_unix_ms(GetCurrentTimestamp()), rnd[0], rnd[1], result);
 	PG_RETURN_UUID_P(result);
 }

@@ -5,11 +5,23 @@
  *	  functions the ALTER COLUMN ... TYPE ... USING expressions call.  (The
  *	  registry of converted tables, with each table's key, is registry.c.)
  *
- * Most ids need no lookup: they are derived from the old id by the keyed
- * permutation in idgen.c.  Only "exceptions" are looked up: connectors that
- * were created at 2.0 with a random UUID and were given an integer by a
- * downgrade.  Those are loaded into a backend-local hash table, so memory is
- * bounded by the number of exceptions, not by the size of the table.
+ * Most ids need no lookup: under the v4 strategy they are derived from the
+ * old id by the keyed permutation in idgen.c, and only "exceptions" are
+ * looked up (connectors created at 2.0 with a random UUID and given an
+ * integer by a downgrade).  Under v5 and v7 every id is in the map, and an
+ * id missing from it is an error, never derived: the map of such a table
+ * is complete by construction, so a gap means rows were hidden from the
+ * step that filled it, or pairs were deleted.
+ *
+ * Memory bound: 24 bytes per map pair loaded, plus one fetch batch.  Only
+ * the direction the migration needs is kept (old -> new to uuid, new -> old
+ * to integer), as one array of (old id, uuid) pairs sorted on the key of
+ * that direction and searched by bisection; the pairs are counted first so
+ * the array is allocated once, and loaded through a cursor CU_FETCH_BATCH
+ * rows at a time.  A v4 table loads only its exceptions; a v5 or v7 table
+ * every row of its map (3M rows: 72 MB).  Loading again (the downgrade does,
+ * after giving integers to rows created at 2.0) frees the previous array
+ * first.
  *
  * The state lives in a child of TopTransactionContext and is forgotten at
  * the end of the transaction, whether it commits or aborts.
@@ -29,32 +41,33 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(connector_uuid_to_uuid);
 PG_FUNCTION_INFO_V1(connector_uuid_to_int);
 
-typedef struct OldToNew
-{
-	int64		old_id;			/* hash key */
-	pg_uuid_t	new_id;
-} OldToNew;
+/* rows per cursor fetch while loading the map */
+#define CU_FETCH_BATCH	10000
 
-typedef struct NewToOld
+/* One map pair: 24 bytes */
+typedef struct CuMapPair
 {
-	pg_uuid_t	new_id;			/* hash key */
 	int64		old_id;
-} NewToOld;
+	pg_uuid_t	new_id;
+} CuMapPair;
 
 typedef struct CuMapState
 {
 	int			table_id;
+	char	   *qualname;		/* the key table, for messages */
+	char	   *strategy;		/* "v4", "v5" or "v7" */
+	bool		complete;		/* not v4: every id is in the map */
+	CuDirection direction;		/* CU_TO_UUID: sorted on old_id; CU_TO_INT:
+								 * on new_id */
 	uint8		key[16];
-	HTAB	   *old2new;
-	HTAB	   *new2old;
-	uint64		nexceptions;	/* entries in the two tables */
+	CuMapPair  *pairs;
+	uint64		npairs;
 	MemoryContext cxt;
 } CuMapState;
 
@@ -86,31 +99,35 @@ ext_table(const char *relname)
 }
 
 /*
- * Load table_id's key and its exceptions (map rows not derived from the
- * key) so that the USING expressions can map ids.  Caller is connected to
- * SPI.  Replaces whatever map was active.
+ * Load table_id's key, strategy and map pairs so that the USING expressions
+ * can map ids in direction: under v4 only the exceptions (map rows not
+ * derived from the key), under v5 and v7 every row.  Replaces (and frees)
+ * whatever map was active.  qualname names the key table in messages.
+ * Caller is connected to SPI and holds the locks that keep the map's rows
+ * of table_id from changing under it (only this transaction writes them).
  */
 void
-cu_idmap_activate(int table_id)
+cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 {
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	CuMapState *state;
-	HASHCTL		ctl;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 	bool		isnull;
 	bytea	   *key;
-	uint64		i;
+	char	   *strategy;
+	int64		count;
+	uint64		n = 0;
+	char	   *where;
+	Portal		portal;
 
 	if (!callback_registered)
 	{
 		RegisterXactCallback(idmap_xact_callback, NULL);
 		callback_registered = true;
 	}
-	if (active_map)
-		MemoryContextDelete(active_map->cxt);
-	active_map = NULL;
+	cu_idmap_deactivate();
 
 	cxt = AllocSetContextCreate(TopTransactionContext, "connector_uuid id map",
 								ALLOCSET_DEFAULT_SIZES);
@@ -118,21 +135,12 @@ cu_idmap_activate(int table_id)
 	state = palloc0(sizeof(CuMapState));
 	state->cxt = cxt;
 	state->table_id = table_id;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(OldToNew);
-	ctl.hcxt = cxt;
-	state->old2new = hash_create("connector_uuid old to new", 1024, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(NewToOld);
-	state->new2old = hash_create("connector_uuid new to old", 1024, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state->direction = direction;
+	state->qualname = pstrdup(qualname);
 	MemoryContextSwitchTo(oldcxt);
 
 	values[0] = Int32GetDatum(table_id);
-	cu_spi_exec_args(psprintf("SELECT id_key FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
+	cu_spi_exec_args(psprintf("SELECT id_key, strategy FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
 							  ext_table("connector_uuid_tables")),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed != 1)
@@ -144,30 +152,88 @@ cu_idmap_activate(int table_id)
 				 errmsg("id map key of table id %d is damaged", table_id),
 				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
 	memcpy(state->key, VARDATA_ANY(key), 16);
+	strategy = cu_spi_getstring(0, 2);
+	if (strategy == NULL)
+		strategy = "v4";
+	state->strategy = MemoryContextStrdup(cxt, strategy);
+	state->complete = (strcmp(strategy, "v4") != 0);
+	SPI_freetuptable(SPI_tuptable);
 
-	cu_spi_exec_args(psprintf("SELECT old_id, new_id FROM %s "
-							  "WHERE table_id OPERATOR(pg_catalog.=) $1 AND NOT derived",
-							  ext_table("connector_uuid_map")),
+	/* count first, to allocate once */
+	where = state->complete ? "" : " AND NOT derived";
+	cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1%s",
+							  ext_table("connector_uuid_map"), where),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
+	count = cu_spi_getint64(0, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	if (count > 0)
+		state->pairs = MemoryContextAllocHuge(cxt, sizeof(CuMapPair) * (Size) count);
+
+	/* then the pairs, a batch at a time, through a cursor (not read-only: it
+	 * must see the map rows this transaction has just written) */
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT old_id, new_id FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1%s",
+												ext_table("connector_uuid_map"), where),
+									   1, argtypes, values, NULL, false, CURSOR_OPT_NO_SCROLL);
+	if (portal == NULL)
+		elog(ERROR, "SPI_cursor_open failed: %s", SPI_result_code_string(SPI_result));
+	for (;;)
 	{
-		int64		old_id = cu_spi_getint64(i, 1, &isnull);
-		pg_uuid_t  *new_id = DatumGetUUIDP(cu_spi_getdatum(i, 2, &isnull));
-		OldToNew   *o;
-		NewToOld   *n;
-		bool		found;
+		uint64		i;
 
 		CHECK_FOR_INTERRUPTS();
-		o = hash_search(state->old2new, &old_id, HASH_ENTER, &found);
-		o->new_id = *new_id;
-		n = hash_search(state->new2old, new_id, HASH_ENTER, &found);
-		n->old_id = old_id;
+		SPI_cursor_fetch(portal, true, CU_FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		if (n + SPI_processed > (uint64) count)
+			elog(ERROR, "id map of table id %d changed while it was loaded", table_id);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		d;
+			bool		null1,
+						null2;
+
+			state->pairs[n].old_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &null1));
+			d = SPI_getbinval(tup, desc, 2, &null2);
+			if (null1 || null2)
+				elog(ERROR, "id map of table id %d has a null id", table_id);
+			state->pairs[n].new_id = *DatumGetUUIDP(d);
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
-	state->nexceptions = SPI_processed;
+	SPI_cursor_close(portal);
+	if (n != (uint64) count)
+		elog(ERROR, "id map of table id %d changed while it was loaded", table_id);
+	state->npairs = n;
+
+	if (n > 1)
+	{
+		uint64		i;
+
+		qsort(state->pairs, n, sizeof(CuMapPair),
+			  direction == CU_TO_UUID ? pair_cmp_old : pair_cmp_new);
+		/* old ids are the map's primary key; a uuid must be there once too */
+		if (direction == CU_TO_INT)
+			for (i = 1; i < n; i++)
+				if (pair_cmp_new(&state->pairs[i - 1], &state->pairs[i]) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("uuid %s of table \"%s\" has two integer ids in the id map",
+									DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&state->pairs[i].new_id))),
+									qualname),
+							 errdetail("Old ids %lld and %lld both map to it in connector_uuid_map.",
+									   (long long) state->pairs[i - 1].old_id,
+									   (long long) state->pairs[i].old_id)));
+	}
+	elog(DEBUG1, "connector_uuid: id map of %s loaded: %llu pairs, %zu bytes",
+		 qualname, (unsigned long long) n, MemoryContextMemAllocated(cxt, true));
 	active_map = state;
 }
 
-/* Drop the active map, if any */
+/* Drop the active map, if any, and free its memory */
 void
 cu_idmap_deactivate(void)
 {
@@ -177,9 +243,10 @@ cu_idmap_deactivate(void)
 }
 
 static CuMapState *
-require_map(int32 table_id)
+require_map(int32 table_id, CuDirection direction)
 {
-	if (active_map == NULL || active_map->table_id != table_id)
+	if (active_map == NULL || active_map->table_id != table_id ||
+		active_map->direction != direction)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no id map is active for table id %d", table_id),
@@ -188,56 +255,106 @@ require_map(int32 table_id)
 	return active_map;
 }
 
+/* The loaded pair equal to *probe in the map's order, or NULL */
+static inline CuMapPair *
+find_pair(CuMapState *state, const CuMapPair *probe)
+{
+	if (state->npairs == 0)
+		return NULL;
+	return bsearch(probe, state->pairs, state->npairs, sizeof(CuMapPair),
+				   state->direction == CU_TO_UUID ? pair_cmp_old : pair_cmp_new);
+}
+
 /*
  * connector_uuid_to_uuid(old_id bigint, table_id int) returns uuid
  *
- * The UUID for an old integer id: an exception's recorded UUID, else the
- * derived one.  Called once per row by ALTER COLUMN ... TYPE uuid USING.
+ * The UUID for an old integer id: from the map, else (v4 only) the derived
+ * one.  Under v5 and v7 an id missing from the map is an error.  Called once
+ * per row by ALTER COLUMN ... TYPE uuid USING.
  */
 Datum
 connector_uuid_to_uuid(PG_FUNCTION_ARGS)
 {
-	int64		old_id = PG_GETARG_INT64(0);
-	CuMapState *state = require_map(PG_GETARG_INT32(1));
+	CuMapState *state = require_map(PG_GETARG_INT32(1), CU_TO_UUID);
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
-	OldToNew   *o;
+	CuMapPair	probe;
+	CuMapPair  *p;
 
-	o = state->nexceptions ? hash_search(state->old2new, &old_id, HASH_FIND, NULL) : NULL;
-	if (o)
-		*result = o->new_id;
+	probe.old_id = PG_GETARG_INT64(0);
+	p = find_pair(state, &probe);
+	if (p)
+		*result = p->new_id;
+	else if (!state->complete)
+		cu_derive_uuid(state->key, probe.old_id, result);
 	else
-		cu_derive_uuid(state->key, old_id, result);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("id %lld of table \"%s\" is not in the id map",
+						(long long) probe.old_id, state->qualname),
+				 errdetail("The table is being converted with strategy %s, whose ids are all taken from the id map; "
+						   "the map is incomplete: a row was hidden from the step that filled it, or its pair was deleted.",
+						   state->strategy),
+				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
 	PG_RETURN_UUID_P(result);
 }
 
 /*
  * connector_uuid_to_int(new_id uuid, table_id int, missing_ok bool) returns bigint
  *
- * The integer id for a UUID: the one it was derived from, or an exception's.
- * A UUID with neither is an error, or NULL with missing_ok (the downgrade
- * uses that to find the rows that need a new integer).
+ * The integer id for a UUID: from the map, else (v4 only) the one it was
+ * derived from.  A UUID with neither is an error, or NULL with missing_ok
+ * (the downgrade uses that to find the rows created at 2.0, which need a
+ * new integer).
  */
 Datum
 connector_uuid_to_int(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *new_id = PG_GETARG_UUID_P(0);
-	CuMapState *state = require_map(PG_GETARG_INT32(1));
+	CuMapState *state = require_map(PG_GETARG_INT32(1), CU_TO_INT);
 	bool		missing_ok = PG_GETARG_BOOL(2);
-	NewToOld   *n;
+	CuMapPair	probe;
+	CuMapPair  *p;
 	int64		old_id;
+	char	   *text;
 
-	n = state->nexceptions ? hash_search(state->new2old, new_id, HASH_FIND, NULL) : NULL;
-	if (n)
-		PG_RETURN_INT64(n->old_id);
-	if (cu_underive_uuid(state->key, new_id, &old_id))
+	probe.new_id = *PG_GETARG_UUID_P(0);
+	p = find_pair(state, &probe);
+	if (p)
+		PG_RETURN_INT64(p->old_id);
+	if (!state->complete && cu_underive_uuid(state->key, &probe.new_id, &old_id))
 		PG_RETURN_INT64(old_id);
+	text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&probe.new_id)));
+
+	/*
+	 * Missing is how the downgrade finds the rows created at 2.0.  Under v5
+	 * those have the column default's version 4 ids: a version 5 id is one
+	 * the conversion made, and its pair is lost.  (Under v7 the conversion's
+	 * ids and the default's cannot be told apart.)
+	 */
+	if (missing_ok && strcmp(state->strategy, "v5") == 0 &&
+		(probe.new_id.data[6] >> 4) == 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("uuid %s of table \"%s\" is not in the id map", text, state->qualname),
+				 errdetail("The table was converted with strategy v5, whose ids are all in the id map, and rows created since "
+						   "have version 4 ids: this version 5 id was made by the conversion and its pair was deleted."),
+				 errhint("Nothing was changed.  Put the pair back into connector_uuid_map (derived = false), "
+						 "or, if the application made this id itself after the conversion, give it a new integer id there.")));
 	if (missing_ok)
 		PG_RETURN_NULL();
+	if (state->complete)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("uuid %s of table \"%s\" is not in the id map", text, state->qualname),
+				 errdetail("The table was converted with strategy %s, whose ids are all taken from the id map; "
+						   "the map is incomplete: a row was hidden from the step that gave integers to the rows created after the conversion.",
+						   state->strategy),
+				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-			 errmsg("uuid %s has no integer id in the id map",
-					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(new_id)))),
-			 errdetail("A referencing row points at a uuid that no key row has.")));
+			 errmsg("uuid %s of table \"%s\" has no integer id in the id map", text, state->qualname),
+			 errdetail("It is neither derived from the table's key nor in connector_uuid_map: a row was hidden "
+					   "from the step that gave integers to the rows created after the conversion, or a referencing row "
+					   "points at a uuid that no key row has.")));
 	PG_RETURN_NULL();
 }
 

@@ -98,6 +98,23 @@ ext_table(const char *relname)
 	return cu_qualify(cu_extension_schema_name(), relname);
 }
 
+/* qsort and bsearch orders: on the old id, on the uuid's bytes */
+static int
+pair_cmp_old(const void *a, const void *b)
+{
+	int64		x = ((const CuMapPair *) a)->old_id;
+	int64		y = ((const CuMapPair *) b)->old_id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
+pair_cmp_new(const void *a, const void *b)
+{
+	return memcmp(((const CuMapPair *) a)->new_id.data,
+				  ((const CuMapPair *) b)->new_id.data, UUID_LEN);
+}
+
 /*
  * Load table_id's key, strategy and map pairs so that the USING expressions
  * can map ids in direction: under v4 only the exceptions (map rows not

@@ -311,7 +311,7 @@ cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id)
 			Oid			seqtypes[1] = {OIDOID};
 			Datum		seqvalues[1];
 
-			cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, "
+			cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END, "
 								 "last_value, is_called FROM %s",
 								 target->seqqualname), SPI_OK_SELECT);
 			v[16] = Int64GetDatum(cu_spi_getint64(0, 1, &isnull));

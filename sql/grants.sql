@@ -27,8 +27,6 @@ INSERT INTO needed (privilege, object) VALUES
     ('EXECUTE', 'FUNCTION cu_ext.connector_uuid_convert(regclass, text, boolean, uuid, name)'),
     ('EXECUTE', 'FUNCTION cu_ext.connector_uuid_revert(regclass)'),
     ('EXECUTE', 'FUNCTION cu_ext.connector_uuid_plan(regclass, text, text, boolean, uuid, name)'),
-    ('EXECUTE', 'FUNCTION cu_ext.connector_uuid_to_uuid(bigint, integer)'),
-    ('EXECUTE', 'FUNCTION cu_ext.connector_uuid_to_int(uuid, integer, boolean)'),
     ('SELECT', 'TABLE cu_ext.connector_uuid_tables'),
     ('INSERT', 'TABLE cu_ext.connector_uuid_tables'),
     ('UPDATE', 'TABLE cu_ext.connector_uuid_tables'),
@@ -38,10 +36,13 @@ INSERT INTO needed (privilege, object) VALUES
     ('SELECT', 'TABLE cu_ext.connector_uuid_map'),
     ('INSERT', 'TABLE cu_ext.connector_uuid_map'),
     ('INSERT', 'TABLE cu_ext.connector_uuid_history'),
+    ('USAGE', 'SEQUENCE cu_ext.connector_uuid_table_id_seq'),  -- a first conversion's table id
     ('USAGE', 'SCHEMA public'),             -- uuid-ossp's schema
     ('TEMPORARY', 'DATABASE ' || quote_ident(current_database())),
     ('CREATE', 'SCHEMA app');               -- a partitioned table is rebuilt there
--- (public's USAGE and the database's TEMPORARY are PUBLIC's by default)
+-- (public's USAGE and the database's TEMPORARY are PUBLIC's by default; so are
+-- the id functions connector_uuid_to_uuid/_to_int, which work only inside a
+-- migration of the very table)
 REVOKE USAGE ON SCHEMA public FROM PUBLIC;
 DO $$
 DECLARE

@@ -11,7 +11,8 @@
  * _history are revoked from PUBLIC), the id functions the generated SQL
  * calls, uuid-ossp's schema for the new default, TEMP for the dry run
  * (probe.c skips it silently without) and, for a partitioned key table,
- * CREATE on its schema.  Without them the conversion used to fail part way
+ * CREATE on its schema, and USAGE on the sequence that hands out table ids
+ * to tables converted for the first time.  Without them the conversion used to fail part way
  * with a bare "permission denied"; here every missing grant is found up
  * front, the first is named in the error and the hint has the GRANT
  * statements for all of them.  The list is the README's.
@@ -131,6 +132,19 @@ check_function(Missing *m, Oid nsp, const char *name, int nargs, Oid *argtypes)
 		add_missing(m, "function", sig.data, "EXECUTE", psprintf("FUNCTION %s", sig.data));
 }
 
+/* USAGE on sequence nsp.relname */
+static void
+check_sequence(Missing *m, Oid nsp, const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, nsp);
+	char	   *qual = cu_qualify(get_namespace_name(nsp), relname);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "sequence \"%s\" of extension connector_uuid is missing", qual);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		add_missing(m, "sequence", qual, "USAGE", psprintf("SEQUENCE %s", qual));
+}
+
 /* mode (USAGE or CREATE) on schema nsp */
 static void
 check_schema(Missing *m, Oid nsp, AclMode mode)
@@ -181,6 +195,10 @@ cu_check_privileges(CuPlan *plan)
 					ACL_SELECT | (to_uuid ? ACL_INSERT | ACL_UPDATE : 0));
 		check_table(&m, ext, "connector_uuid_map", ACL_SELECT | ACL_INSERT);
 		check_table(&m, ext, "connector_uuid_history", ACL_INSERT);
+		/* a table never registered takes its table id from the sequence */
+		if (m.count == 0 &&
+			cu_registry_id(plan->target->nspname, plan->target->relname) == 0)
+			check_sequence(&m, ext, "connector_uuid_table_id_seq");
 		if (to_uuid)
 		{
 			Oid			args[2] = {INT8OID, INT4OID};

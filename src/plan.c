@@ -1316,10 +1316,14 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
  * forgets their statistics targets (ALTER STATISTICS ... SET STATISTICS):
  * set them again after the rewrites.
  */
-/* The registry step writes the registry's two tables, and reads the map */
+/*
+ * The registry step writes the registry's two tables, and reads the map
+ * and the position of the key's sequence
+ */
 static void
-registry_locks(CuStep *step)
+registry_locks(CuStep *step, CuTarget *t)
 {
+	cu_step_lock(step, t->seqrelid, AccessShareLock);
 	cu_step_lock(step, ext_rel("connector_uuid_tables"), RowExclusiveLock);
 	cu_step_lock(step, ext_rel("connector_uuid_columns"), RowExclusiveLock);
 	cu_step_lock(step, ext_rel("connector_uuid_map"), AccessShareLock);
@@ -1384,7 +1388,7 @@ plan_to_uuid(CuPlan *plan)
 	plan_internal(plan, CU_ACT_REGISTER, RowExclusiveLock,
 				  psprintf("record %s in %s: key, type, default and sequence of %s",
 						   t->qualname, ext_qual("connector_uuid_tables"), pk));
-	registry_locks(last_step(plan));
+	registry_locks(last_step(plan), t);
 
 	/*
 	 * v4 ids are derived from the old id by the keyed permutation, so the
@@ -1523,7 +1527,7 @@ plan_to_int(CuPlan *plan)
 
 	plan_internal(plan, CU_ACT_REGISTER, RowExclusiveLock,
 				  psprintf("make sure %s has a row in %s", t->qualname, tables));
-	registry_locks(last_step(plan));
+	registry_locks(last_step(plan), t);
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 				  psprintf("load the id map's exceptions for %s", t->qualname));
 	/* (the highest integer given here, for the sequence at the end) */

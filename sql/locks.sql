@@ -22,13 +22,17 @@ INSERT INTO modes VALUES
   ('ExclusiveLock', 'EXCLUSIVE', '{2,3,4,5,6,7,8}'),
   ('AccessExclusiveLock', 'ACCESS EXCLUSIVE', '{1,2,3,4,5,6,7,8}');
 -- the relations there are now, and the plan's lock rows
-CREATE TEMP TABLE pre (oid oid);
+CREATE TEMP TABLE pre (oid oid, relname name, owner name);
 CREATE TEMP TABLE planned (relation text, lock_mode text);
 CREATE FUNCTION pg_temp.snapshot(plan_of regclass, direction text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM pre;
-  INSERT INTO pre SELECT c.oid FROM pg_class c
+  INSERT INTO pre SELECT c.oid, c.relname,
+    (SELECT o.relname FROM pg_class o
+     WHERE o.oid = (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)
+        OR o.reltoastrelid IN (c.oid, (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)))
+  FROM pg_class c
   WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
                                'pg_toast'::regnamespace)
     AND c.relpersistence <> 't';
@@ -37,21 +41,17 @@ BEGIN
   FROM connector_uuid_plan(plan_of, direction) p WHERE p.statement ~ '^(LOCK TABLE|-- lock )';
   RETURN (SELECT count(*) FROM planned);
 END $$;
--- the locks held now on those relations that no lock row covers
+-- the locks held now on those relations (dropped since included) that no
+-- lock row covers
 CREATE VIEW pg_temp.unplanned AS
-SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+SELECT c.relname, l.mode FROM pg_locks l JOIN pre c ON c.oid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-  AND l.relation IN (SELECT oid FROM pre)
   AND NOT EXISTS (SELECT 1 FROM planned p JOIN modes pm ON pm.plan = p.lock_mode
                   JOIN modes hm ON hm.lock = l.mode
                   WHERE p.relation = c.relname AND pm.conflicts @> hm.conflicts)
   AND NOT EXISTS (SELECT 1 FROM planned p JOIN modes pm ON pm.plan = p.lock_mode
                   JOIN modes hm ON hm.lock = l.mode
-                  JOIN pg_class t ON t.relname = p.relation
-                  WHERE pm.conflicts @> hm.conflicts
-                    AND (t.oid = (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)
-                         OR t.reltoastrelid = c.oid
-                         OR t.reltoastrelid = (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)));
+                  WHERE p.relation = c.owner AND pm.conflicts @> hm.conflicts);
 
 -- a key with an identity sequence; a partitioned referencing table; a
 -- policy and a rule on other tables that read the key; a view that also
@@ -140,7 +140,11 @@ CREATE FUNCTION pg_temp.snapshot_connector() RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM pre;
-  INSERT INTO pre SELECT c.oid FROM pg_class c
+  INSERT INTO pre SELECT c.oid, c.relname,
+    (SELECT o.relname FROM pg_class o
+     WHERE o.oid = (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)
+        OR o.reltoastrelid IN (c.oid, (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid)))
+  FROM pg_class c
   WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
                                'pg_toast'::regnamespace)
     AND c.relpersistence <> 't';

@@ -11,8 +11,15 @@
  * refused before the first statement runs, and a DBA sees the same error
  * from connector_uuid_plan() that the upgrade would give.
  *
+ * Every step records the relations it touches and the lock mode its
+ * statement takes on each (CuStep.locks, from the PostgreSQL source of the
+ * command: ALTER TABLE, DROP/CREATE POLICY, RULE, TRIGGER and VIEW,
+ * RemoveConstraintById, the sequence commands); plan_locks then puts in
+ * front the lock steps that take their union, so that nothing a step does
+ * waits for a lock once the converted tables are locked.
+ *
  * The upgrade (integer -> uuid), one rewrite per table:
- *	 lock the key table, then the referencing tables in OID order;
+ *	 lock everything the steps touch (locking.c gives the order);
  *	 record the table in the registry and its ids in the id map;
  *	 drop the views that read the columns, and the foreign keys;
  *	 ALTER COLUMN ... TYPE uuid USING the mapping function, key table first;

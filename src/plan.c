@@ -1058,8 +1058,8 @@ view_create_locks(CuStep *step, CuView *v)
 	Datum		values[1];
 	uint64		i;
 	uint64		n;
-	List	   *rules = NIL;
-	List	   *policies = NIL;
+	List	   *reads = NIL;	/* rules and policies that read */
+	List	   *writes = NIL;	/* rules that write */
 	ListCell   *lc;
 	bool		isnull;
 
@@ -1093,17 +1093,15 @@ view_create_locks(CuStep *step, CuView *v)
 	{
 		Oid			oid = DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull));
 
-		if (v->relkind == 'P')
-			policies = lappend_oid(policies, oid);
-		else if (cu_spi_getbool(i, 2, &isnull))
-			rules = lappend_oid(rules, oid);
+		if (cu_spi_getbool(i, 2, &isnull))
+			writes = lappend_oid(writes, oid);
 		else
-			policies = lappend_oid(policies, oid);	/* (read only, like a policy) */
+			reads = lappend_oid(reads, oid);
 	}
-	foreach(lc, policies)
+	foreach(lc, reads)
 		cu_step_lock_refs(step, v->relkind == 'P' ? PolicyRelationId : RewriteRelationId,
 						  lfirst_oid(lc), v->relid, AccessShareLock);
-	foreach(lc, rules)
+	foreach(lc, writes)
 		cu_step_lock_refs(step, RewriteRelationId, lfirst_oid(lc), v->relid, RowExclusiveLock);
 }
 

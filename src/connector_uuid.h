@@ -169,6 +169,13 @@ typedef enum CuInternalAction
 	CU_ACT_CHECK_RANGE			/* revert: the new integers fit (plan.c) */
 } CuInternalAction;
 
+/* A relation a step touches and the lock mode the statement takes on it */
+typedef struct CuLock
+{
+	Oid			relid;
+	LOCKMODE	mode;
+} CuLock;
+
 typedef struct CuStep
 {
 	CuStepKind	kind;
@@ -176,7 +183,10 @@ typedef struct CuStep
 	Oid			relid;			/* table the step works on, or InvalidOid */
 	char	   *relname;		/* for display */
 	char	   *sql;			/* the statement (display text for others) */
-	const char *lockmode;		/* lock name, for display */
+	LOCKMODE	lockmode;		/* the lock it takes on relid (NoLock: none
+								 * on a relation that exists when planned) */
+	List	   *locks;			/* of CuLock: every pre-existing relation it
+								 * locks, relid included (lock phase, checks) */
 	bool		skip_validation;	/* CU_STEP_FKEY: proven valid */
 	bool		row_lock;		/* CU_STEP_LOCK: run sql (which locks rows
 								 * FOR UPDATE) instead of locking the table
@@ -308,7 +318,10 @@ extern List *cu_discover_views(CuTarget *target);
 /* plan.c */
 extern CuPlan *cu_build_plan(Oid relid, CuDirection direction, CuOptions *options);
 extern void cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid,
-						const char *relname, const char *lockmode, char *sql);
+						const char *relname, LOCKMODE mode, char *sql);
+extern void cu_step_lock(CuStep *step, Oid relid, LOCKMODE mode);
+extern void cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode);
+extern void cu_step_lock_refs(CuStep *step, Oid classid, Oid objid, Oid except, LOCKMODE mode);
 extern void cu_check_new_ids(CuPlan *plan);
 
 /* executor.c */
@@ -320,7 +333,11 @@ extern void cu_progress_done(void);
 /* locking.c */
 extern void cu_lock_steps(List *steps);
 extern bool cu_lock_held(Oid relid, LOCKMODE mode);
+extern bool cu_lock_covers(LOCKMODE held, LOCKMODE need);
+extern LOCKMODE cu_lock_combine(LOCKMODE a, LOCKMODE b);
+extern int	cu_lock_budget_ms(void);
 extern const char *cu_lock_name(LOCKMODE mode);
+extern const char *cu_rel_kind_name(Oid relid);
 
 /* idgen.c */
 extern void cu_random_key(uint8 *key);

@@ -366,7 +366,7 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 		values[1] = step->relname ? CStringGetTextDatum(step->relname) : (Datum) 0;
 		nulls[1] = step->relname == NULL;
 		values[2] = CStringGetTextDatum(step->sql);
-		values[3] = CStringGetTextDatum(step->lockmode);
+		values[3] = CStringGetTextDatum(cu_lock_name(step->lockmode));
 		if (OidIsValid(step->relid) && get_rel_relkind(step->relid) != '\0')
 		{
 			Oid			argtypes[1] = {OIDOID};

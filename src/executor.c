@@ -399,7 +399,7 @@ locks_held(CuPlan *plan, List *rowlocked)
 		if (step->kind != CU_STEP_LOCK)
 			continue;
 		if (step->row_lock ? !list_member_oid(rowlocked, step->relid) :
-			!cu_lock_held(step->relid, AccessExclusiveLock))
+			!cu_lock_held(step->relid, step->lockmode))
 			return false;
 	}
 	return true;
@@ -501,6 +501,32 @@ prime_plan_tables(CuPlan *plan)
 }
 
 /*
+ * Before a step: every lock it takes on a relation that existed when the
+ * plan was made must be held already, in that mode or a stronger one (the
+ * lock phase took them under connector_uuid.lock_timeout).  A step that
+ * would have to wait for a lock here, with the converted tables locked,
+ * would stall the application without a bound: that is a bug in the plan.
+ */
+static void
+check_step_locks(CuStep *step, int k)
+{
+	ListCell   *lc;
+
+	foreach(lc, step->locks)
+	{
+		CuLock	   *lock = lfirst(lc);
+
+		if (!cu_lock_held(lock->relid, lock->mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg_internal("connector_uuid: step %d needs a %s lock on %s \"%s\" (OID %u) that the lock phase did not take",
+									 k, cu_lock_name(lock->mode), cu_rel_kind_name(lock->relid),
+									 get_rel_name(lock->relid) ? get_rel_name(lock->relid) : "?",
+									 lock->relid)));
+	}
+}
+
+/*
  * Build the plan, lock what it names, and build it again under the locks
  * until nothing new appears; then run it.  Caller is connected to SPI.
  */
@@ -552,6 +578,7 @@ cu_execute_plan(CuPlan *plan)
 		if (step->kind == CU_STEP_LOCK)
 			continue;
 		k++;
+		check_step_locks(step, k);
 		cu_report_progress("step %d of %d: %s: %s", k, nsteps,
 						   step->relname ? step->relname : "-", step_summary(step));
 		INSTR_TIME_SET_CURRENT(start);

@@ -4,19 +4,27 @@
  *	  Taking the migration's table locks without stalling the application.
  *
  * A plain ALTER TABLE that queues for ACCESS EXCLUSIVE behind one long
- * transaction blocks every query that arrives after it.  So the locks are
- * requested with connector_uuid.lock_timeout each, all inside one
- * subtransaction; on a timeout the subtransaction is rolled back (leaving the
- * lock queue and releasing the locks already taken), we sleep with a growing
- * backoff so the queries behind us can run, and try again, up to
- * connector_uuid.lock_retries times.  When we give up, the
- * error names the table and the processes holding locks on it; the whole
- * ALTER EXTENSION then rolls back, so nothing has changed.
+ * transaction blocks every query that arrives after it.  So every lock any
+ * step of the plan takes is taken here first, all inside one subtransaction,
+ * and one attempt as a whole waits at most connector_uuid.lock_timeout (each
+ * lock gets what is left of it; a stricter lock_timeout of the session is
+ * used instead): an application query queued behind us waits no longer than
+ * that.  On a timeout the subtransaction is rolled back (leaving the lock
+ * queue and releasing the locks already taken), we sleep with a growing
+ * backoff (on the latch: a cancel ends it at once) so the queries behind us
+ * can run, and try again, up to connector_uuid.lock_retries times.  When we
+ * give up, the error names the relation, its kind and the processes holding
+ * locks on it; the whole ALTER EXTENSION then rolls back, so nothing has
+ * changed.
  *
  * Lock order (to avoid deadlocks with the application and with a second
- * migration): the primary key table first, then the referencing tables in
- * OID order, then (connector upgrade) the alembic_version row the last step
- * stamps.  plan.c emits the lock steps in that order.
+ * migration): the primary key table first, then its partitions, then the
+ * referencing tables, then every other relation a step touches (sequences,
+ * views, tables carrying policies, rules or triggers, tables a partitioned
+ * key table's foreign keys reference, partitions of referencing tables, the
+ * extension's own tables), each group in OID order, and last (connector
+ * upgrade) the alembic_version row the last step stamps.  plan.c derives the
+ * lock steps in that order from the steps' own locks (CuStep.locks).
  *
  * IDENTIFICATION
  *	  src/locking.c
@@ -26,15 +34,25 @@
 #include "connector_uuid.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#else
+#include "pgstat.h"
+#endif
 
 /* The SQL name of a lock mode */
 const char *
@@ -63,18 +81,136 @@ cu_lock_name(LOCKMODE mode)
 	}
 }
 
-/* Whether this backend already holds mode (or stronger, from 17) on relid */
+/* What kind of relation relid is, in words (for messages) */
+const char *
+cu_rel_kind_name(Oid relid)
+{
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			return "table";
+		case RELKIND_SEQUENCE:
+			return "sequence";
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			return "index";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+		default:
+			return "relation";
+	}
+}
+
+/*
+ * The modes each table lock mode conflicts with, as a bit mask (bit n for
+ * mode n): the table "Conflicting Lock Modes" of the manual.
+ */
+static int
+conflicts(LOCKMODE mode)
+{
+#define M(m) (1 << (m))
+	switch (mode)
+	{
+		case AccessShareLock:
+			return M(AccessExclusiveLock);
+		case RowShareLock:
+			return M(ExclusiveLock) | M(AccessExclusiveLock);
+		case RowExclusiveLock:
+			return M(ShareLock) | M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
+		case ShareUpdateExclusiveLock:
+			return M(ShareUpdateExclusiveLock) | M(ShareLock) | M(ShareRowExclusiveLock) |
+				M(ExclusiveLock) | M(AccessExclusiveLock);
+		case ShareLock:
+			return M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareRowExclusiveLock) |
+				M(ExclusiveLock) | M(AccessExclusiveLock);
+		case ShareRowExclusiveLock:
+			return M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareLock) |
+				M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
+		case ExclusiveLock:
+			return M(RowShareLock) | M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareLock) |
+				M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
+		case AccessExclusiveLock:
+			return M(AccessShareLock) | M(RowShareLock) | M(RowExclusiveLock) |
+				M(ShareUpdateExclusiveLock) | M(ShareLock) | M(ShareRowExclusiveLock) |
+				M(ExclusiveLock) | M(AccessExclusiveLock);
+		default:
+			return 0;
+	}
+#undef M
+}
+
+/*
+ * Whether holding held keeps out everyone that need would (held is need or
+ * stronger).  SHARE is not stronger than ROW EXCLUSIVE or SHARE UPDATE
+ * EXCLUSIVE, though its number is greater.
+ */
+bool
+cu_lock_covers(LOCKMODE held, LOCKMODE need)
+{
+	return (conflicts(held) & conflicts(need)) == conflicts(need);
+}
+
+/* The weakest mode that covers both a and b */
+LOCKMODE
+cu_lock_combine(LOCKMODE a, LOCKMODE b)
+{
+	LOCKMODE	m;
+
+	for (m = Max(a, b); m < AccessExclusiveLock; m++)
+	{
+		if (cu_lock_covers(m, a) && cu_lock_covers(m, b))
+			return m;
+	}
+	return AccessExclusiveLock;
+}
+
+/*
+ * How long one attempt to take all the locks may wait, in ms (0: no
+ * limit): connector_uuid.lock_timeout, or the session's lock_timeout where
+ * that is set and stricter (plan.c says so in the plan).
+ */
+int
+cu_lock_budget_ms(void)
+{
+	if (LockTimeout > 0 && (cu_lock_timeout_ms == 0 || LockTimeout < cu_lock_timeout_ms))
+		return LockTimeout;
+	return cu_lock_timeout_ms;
+}
+
+/*
+ * Whether this backend already holds mode, or a mode that covers it, on
+ * relid.
+ */
 bool
 cu_lock_held(Oid relid, LOCKMODE mode)
 {
 	LOCKTAG		tag;
+	LOCKMODE	m;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 #if PG_VERSION_NUM >= 170000
-	return LockHeldByMe(&tag, mode, true);
-#else
-	return LockHeldByMe(&tag, mode);
+	if (LockHeldByMe(&tag, mode, true))
+		return true;
 #endif
+	/* (before 17 LockHeldByMe looks at one mode only: try each covering one) */
+	for (m = AccessShareLock; m <= AccessExclusiveLock; m++)
+	{
+		if (!cu_lock_covers(m, mode))
+			continue;
+#if PG_VERSION_NUM >= 170000
+		if (LockHeldByMe(&tag, m, false))
+			return true;
+#else
+		if (LockHeldByMe(&tag, m))
+			return true;
+#endif
+	}
+	return false;
 }
 
 /* The process ids that hold a lock on relid, as text (for error details) */
@@ -96,19 +232,45 @@ lock_holders(Oid relid)
 	return s ? s : "none";
 }
 
-/* The table lock a lock step takes */
-static LOCKMODE
-step_mode(CuStep *step)
+/*
+ * Sleep ms on the latch: a cancel or a terminate request sets it, so they
+ * end the sleep at once (pg_usleep would sleep through them).
+ */
+static void
+backoff_sleep(long ms)
 {
-	return step->row_lock ? RowExclusiveLock : AccessExclusiveLock;
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* Set lock_timeout (at the GUC nest level the caller opened) */
+static void
+set_lock_timeout(int ms)
+{
+	(void) set_config_option("lock_timeout", psprintf("%d", ms),
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*
  * Take the locks of the lock steps in steps, in list order, waiting at most
- * connector_uuid.lock_timeout for each, with connector_uuid.lock_retries
- * further attempts.  A table step locks the table in ACCESS EXCLUSIVE mode;
- * a row step runs its statement (LOCK TABLE ... IN ROW EXCLUSIVE MODE, then
- * SELECT ... FOR UPDATE of the rows to be updated).  All the locks of one attempt are taken inside one
+ * cu_lock_budget_ms() for all of them together, with
+ * connector_uuid.lock_retries further attempts.  A table step locks its
+ * relation in the step's mode; a row step runs its statement (LOCK TABLE
+ * ... IN ROW EXCLUSIVE MODE, then SELECT ... FOR UPDATE of the rows to be
+ * updated).  All the locks of one attempt are taken inside one
  * subtransaction: when one of them times out, rolling it back releases the
  * others too, so we never sit on the parent table's lock while waiting for a
  * child's (which would stall the application on the parent).  Caller is
@@ -123,6 +285,7 @@ cu_lock_steps(List *steps)
 	volatile long backoff_ms = 100;
 	CuStep	   *volatile failed = NULL;
 	List	   *volatile locks = NIL;
+	int			budget = cu_lock_budget_ms();
 	ListCell   *lc;
 
 	foreach(lc, steps)
@@ -138,6 +301,7 @@ cu_lock_steps(List *steps)
 	for (attempt = 0; attempt <= cu_lock_retries; attempt++)
 	{
 		volatile bool got = false;
+		TimestampTz start = GetCurrentTimestamp();
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
@@ -147,19 +311,20 @@ cu_lock_steps(List *steps)
 			int			nestlevel = NewGUCNestLevel();
 			ListCell   *lc2;
 
-			(void) set_config_option("lock_timeout",
-									 psprintf("%d", cu_lock_timeout_ms),
-									 PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
 			foreach(lc2, locks)
 			{
 				CuStep	   *step = lfirst(lc2);
 
 				failed = step;
+				/* what is left of this attempt's budget (at least 1 ms) */
+				if (budget > 0)
+					set_lock_timeout(Max(1, budget - (int) TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())));
+				else
+					set_lock_timeout(0);
 				if (step->row_lock)
 					cu_spi_exec(step->sql, SPI_OK_SELECT);
 				else
-					LockRelationOid(step->relid, step_mode(step));
+					LockRelationOid(step->relid, step->lockmode);
 			}
 			AtEOXact_GUC(true, nestlevel);
 			/* the locks pass to the parent transaction */
@@ -188,14 +353,14 @@ cu_lock_steps(List *steps)
 			return;
 		if (attempt < cu_lock_retries)
 		{
-			cu_report_progress("waiting for %s on table \"%s\" (attempt %d of %d gave up after %d ms; the locks already taken were released), retrying in %ld ms",
+			cu_report_progress("waiting for %s on %s \"%s\" (attempt %d of %d gave up after %d ms; the locks already taken were released), retrying in %ld ms",
 							   failed->row_lock ? "a row lock" :
-							   psprintf("%s lock", cu_lock_name(step_mode(failed))),
+							   psprintf("%s lock", cu_lock_name(failed->lockmode)),
+							   cu_rel_kind_name(failed->relid),
 							   get_rel_name(failed->relid),
 							   attempt + 1, cu_lock_retries + 1,
-							   cu_lock_timeout_ms, backoff_ms);
-			pg_usleep(backoff_ms * 1000L);
-			CHECK_FOR_INTERRUPTS();
+							   budget, backoff_ms);
+			backoff_sleep(backoff_ms);
 			backoff_ms = Min(backoff_ms * 2, 5000);
 		}
 	}
@@ -209,14 +374,14 @@ cu_lock_steps(List *steps)
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("could not lock the rows of table \"%s\"", qual),
 					 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-							   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed->relid)),
+							   cu_lock_retries + 1, budget, lock_holders(failed->relid)),
 					 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("could not lock table \"%s\" in %s mode", qual,
-						cu_lock_name(step_mode(failed))),
+				 errmsg("could not lock %s \"%s\" in %s mode", cu_rel_kind_name(failed->relid), qual,
+						cu_lock_name(failed->lockmode)),
 				 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-						   cu_lock_retries + 1, cu_lock_timeout_ms, lock_holders(failed->relid)),
+						   cu_lock_retries + 1, budget, lock_holders(failed->relid)),
 				 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
 	}
 }

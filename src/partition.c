@@ -448,6 +448,23 @@ parent_objects(CuTarget *t)
 	return l;
 }
 
+/* The OIDs a query about relid ($1) returns */
+static List *
+oid_list(const char *sql, Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	List	   *result = NIL;
+	uint64		i;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 1, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+		result = lappend_oid(result, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)));
+	return result;
+}
+
 /*
  * The last step runs the application's code (CHECK constraints, generated
  * columns, triggers): as the table's owner, under
@@ -481,6 +498,9 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	List	   *objects = parent_objects(t);
 	List	   *renames;
 	List	   *owned;
+	List	   *reftables;
+	List	   *ownedseqs;
+	ListCell   *lc3;
 	char	   *tablespace;
 	Oid			owner = cu_rel_owner(t->relid);
 	const char *owner_name = quote_identifier(GetUserNameFromId(owner, false));
@@ -528,12 +548,30 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		tablespace = ts ? linitial(ts) : NULL;
 	}
 
+	/*
+	 * Tables the old parent's foreign keys reference (and their partitions):
+	 * attaching a partition adds its foreign keys, dropping the old parent
+	 * removes them (RemoveConstraintById locks the referenced table).
+	 */
+	reftables = oid_list("SELECT DISTINCT x.relid FROM pg_catalog.pg_constraint c, "
+						 "LATERAL (SELECT c.confrelid AS relid UNION ALL "
+						 "         SELECT t.relid FROM pg_catalog.pg_partition_tree(c.confrelid) t) x "
+						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'f' "
+						 "  AND c.confrelid OPERATOR(pg_catalog.<>) $1 ORDER BY 1", t->relid);
+	/* the sequences the parent owns, in the order of owned */
+	ownedseqs = oid_list("SELECT s.oid FROM pg_catalog.pg_depend d "
+						 "JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.objid "
+						 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						 "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						 "  AND d.refobjid OPERATOR(pg_catalog.=) $1 AND s.relkind OPERATOR(pg_catalog.=) 'S' "
+						 "  AND d.deptype OPERATOR(pg_catalog.=) 'a' ORDER BY s.relname", t->relid);
+
 	/* 1. the old parent out of the way, a new one in its place */
-	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock,
 				psprintf("ALTER TABLE %s RENAME TO %s", t->qualname, quote_identifier(oldname)));
 	foreach(lc, renames)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", lfirst(lc));
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, lfirst(lc));
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("CREATE TABLE %s (LIKE %s %s)", stage, oldq, like));
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ALTER TABLE %s", stage);
@@ -548,40 +586,41 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	}
 	if (newdefault)
 		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("ALTER TABLE %s OWNER TO %s", stage, owner_name));
 	/* the type change constant-folds its copied constraints: as the owner */
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", buf.data);
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, buf.data);
 	as_owner(plan, owner);
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("CREATE TABLE %s (LIKE %s %s) PARTITION BY HASH (%s)%s", t->qualname, stage, like, pk,
 						 tablespace ? psprintf(" TABLESPACE %s", tablespace) : ""));
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", psprintf("DROP TABLE %s", stage));
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", stage));
 	/* the owner's before its indexes are built: they build as the table's owner */
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("ALTER TABLE %s OWNER TO %s", t->qualname, owner_name));
 
 	/* 2. what the old parent had */
 	foreach(lc, objects)
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "ACCESS EXCLUSIVE", lfirst(lc));
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, lfirst(lc));
 
 	/* 3. the partitions: detach, move rows to their new partition, rewrite, attach */
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock,
 					psprintf("ALTER TABLE %s DETACH PARTITION %s", oldq, cu_qualify(leaf->nspname, leaf->relname)));
+		cu_step_lock((CuStep *) llast(plan->steps), t->relid, AccessExclusiveLock);
 	}
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("CREATE UNLOGGED TABLE %s (LIKE %s)", moved, oldq));
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("ALTER TABLE %s OWNER TO %s", moved, owner_name));
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, RowExclusiveLock,
 					psprintf("WITH moving AS (DELETE FROM %s WHERE NOT pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s) "
 							 "RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moving",
 							 cu_qualify(leaf->nspname, leaf->relname), parent, leaf->modulus, leaf->remainder,
@@ -592,17 +631,17 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	{
 		CuLeaf	   *leaf = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, RowExclusiveLock,
 					psprintf("WITH arriving AS (DELETE FROM %s WHERE pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s) "
 							 "RETURNING %s) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM arriving",
 							 moved, parent, leaf->modulus, leaf->remainder, key_using,
 							 cols, cu_qualify(leaf->nspname, leaf->relname), cols, cols));
 		as_owner(plan, owner);
 	}
-	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, "NONE",
+	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, NoLock,
 				psprintf("SELECT pg_catalog.count(*) FROM %s", moved));
 	((CuStep *) llast(plan->steps))->action = CU_ACT_EXPECT_NONE;
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", psprintf("DROP TABLE %s", moved));
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", moved));
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
@@ -624,22 +663,41 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		}
 		if (leaf->has_default && newdefault)
 			appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE", buf.data);
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock, buf.data);
 		((CuStep *) llast(plan->steps))->rewrites = true;
 		as_owner(plan, owner);
+		/* DROP IDENTITY drops the partition's own identity sequence */
+		if (leaf->identity)
+			foreach(lc3, oid_list("SELECT d.objid FROM pg_catalog.pg_depend d "
+								  "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+								  "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+								  "  AND d.refobjid OPERATOR(pg_catalog.=) $1 AND d.deptype OPERATOR(pg_catalog.=) 'i'",
+								  leaf->relid))
+				cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), AccessExclusiveLock);
 	}
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock,
 					psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
 							 t->qualname, cu_qualify(leaf->nspname, leaf->relname), leaf->modulus, leaf->remainder));
 		as_owner(plan, owner);
+		/* the parent's foreign keys are added to the partition */
+		foreach(lc3, reftables)
+			cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), ShareRowExclusiveLock);
 	}
 
 	/* 4. the sequences, then the empty old parent */
-	foreach(lc, owned)
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "NONE", lfirst(lc));
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, "ACCESS EXCLUSIVE", psprintf("DROP TABLE %s", oldq));
+	forboth(lc, owned, lc3, ownedseqs)
+	{
+		/* ALTER SEQUENCE takes SHARE ROW EXCLUSIVE on the sequence */
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, lfirst(lc));
+		cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), ShareRowExclusiveLock);
+		((CuStep *) llast(plan->steps))->lockmode = ShareRowExclusiveLock;
+	}
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, psprintf("DROP TABLE %s", oldq));
+	cu_step_lock((CuStep *) llast(plan->steps), t->relid, AccessExclusiveLock);
+	foreach(lc3, reftables)
+		cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), AccessExclusiveLock);
 }

@@ -11,8 +11,15 @@
  * refused before the first statement runs, and a DBA sees the same error
  * from connector_uuid_plan() that the upgrade would give.
  *
+ * Every step records the relations it touches and the lock mode its
+ * statement takes on each (CuStep.locks, from the PostgreSQL source of the
+ * command: ALTER TABLE, DROP/CREATE POLICY, RULE, TRIGGER and VIEW,
+ * RemoveConstraintById, the sequence commands); plan_locks then puts in
+ * front the lock steps that take their union, so that nothing a step does
+ * waits for a lock once the converted tables are locked.
+ *
  * The upgrade (integer -> uuid), one rewrite per table:
- *	 lock the key table, then the referencing tables in OID order;
+ *	 lock everything the steps touch (locking.c gives the order);
  *	 record the table in the registry and its ids in the id map;
  *	 drop the views that read the columns, and the foreign keys;
  *	 ALTER COLUMN ... TYPE uuid USING the mapping function, key table first;
@@ -30,6 +37,8 @@
 
 #include "access/transam.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -41,19 +50,101 @@
 #define ALEMBIC_BEFORE			"facb50928abc"
 #define ALEMBIC_AFTER			"543a0ca15c86"
 
-/* Append a step to plan */
+/*
+ * Append a step to plan: it works on relid (InvalidOid: a relation the plan
+ * creates, or none) and takes mode on it.
+ */
 void
 cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid, const char *relname,
-			const char *lockmode, char *sql)
+			LOCKMODE mode, char *sql)
 {
 	CuStep	   *step = palloc0(sizeof(CuStep));
 
 	step->kind = kind;
 	step->relid = relid;
 	step->relname = relname ? pstrdup(relname) : NULL;
-	step->lockmode = lockmode;
+	step->lockmode = mode;
 	step->sql = sql;
+	cu_step_lock(step, relid, mode);
 	plan->steps = lappend(plan->steps, step);
+}
+
+/*
+ * Record that step takes mode on relid (a relation that exists now; the
+ * ones the plan creates are not locked ahead).  Twice on one relation: the
+ * weakest mode covering both.
+ */
+void
+cu_step_lock(CuStep *step, Oid relid, LOCKMODE mode)
+{
+	ListCell   *lc;
+	CuLock	   *lock;
+
+	if (!OidIsValid(relid) || mode == NoLock)
+		return;
+	foreach(lc, step->locks)
+	{
+		lock = lfirst(lc);
+		if (lock->relid == relid)
+		{
+			lock->mode = cu_lock_combine(lock->mode, mode);
+			return;
+		}
+	}
+	lock = palloc(sizeof(CuLock));
+	lock->relid = relid;
+	lock->mode = mode;
+	step->locks = lappend(step->locks, lock);
+}
+
+/*
+ * mode on every partition below relid (ALTER TABLE, DROP and CREATE
+ * TRIGGER and foreign keys recurse to them), if it is partitioned.
+ */
+void
+cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	uint64		i;
+	bool		isnull;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	cu_spi_exec_args("SELECT t.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) t "
+					 "WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);
+}
+
+/*
+ * mode on the tables, views and sequences the object (classid, objid)
+ * refers to (a view's query, a rule's actions, a policy's expressions),
+ * except the relation except: recreating the object parses its text again,
+ * which locks them.
+ */
+void
+cu_step_lock_refs(CuStep *step, Oid classid, Oid objid, Oid except, LOCKMODE mode)
+{
+	Oid			argtypes[3] = {OIDOID, OIDOID, OIDOID};
+	Datum		values[3];
+	uint64		i;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(classid);
+	values[1] = ObjectIdGetDatum(objid);
+	values[2] = ObjectIdGetDatum(except);
+	cu_spi_exec_args("SELECT DISTINCT d.refobjid FROM pg_catalog.pg_depend d "
+					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.refobjid "
+					 "WHERE d.classid OPERATOR(pg_catalog.=) $1 AND d.objid OPERATOR(pg_catalog.=) $2 "
+					 "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "  AND d.refobjid OPERATOR(pg_catalog.<>) $3 "
+					 "  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') ORDER BY 1",
+					 SPI_OK_SELECT, 3, argtypes, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);
 }
 
 static CuStep *
@@ -68,6 +159,13 @@ ext_qual(const char *name)
 	return cu_qualify(cu_extension_schema_name(), name);
 }
 
+/* One of the extension's own tables */
+static Oid
+ext_rel(const char *name)
+{
+	return get_relname_relid(name, cu_extension_schema());
+}
+
 /* Refuse unless the current user owns relid (or is superuser) */
 static void
 check_owner(Oid relid)
@@ -80,16 +178,6 @@ check_owner(Oid relid)
 		aclcheck_error(ACLCHECK_NOT_OWNER,
 					   get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
-}
-
-/* Compare two CuForeignKey by referencing table OID, for the lock order */
-static int
-fk_relid_cmp(const ListCell *a, const ListCell *b)
-{
-	Oid			ra = ((CuForeignKey *) lfirst(a))->relid;
-	Oid			rb = ((CuForeignKey *) lfirst(b))->relid;
-
-	return (ra > rb) - (ra < rb);
 }
 
 /*
@@ -747,9 +835,13 @@ plan_md5_index(CuPlan *plan)
 	}
 
 	if (exists)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+	{
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock,
 					psprintf("DROP INDEX %s", cu_qualify(t->nspname, CONNECTOR_MD5_INDEX)));
-	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE",
+		cu_step_lock(last_step(plan), cu_lookup_table(t->nspname, CONNECTOR_MD5_INDEX),
+					 AccessExclusiveLock);
+	}
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, ShareLock,
 				psprintf("CREATE UNIQUE INDEX %s ON %s (pg_catalog.md5(%s)) WHERE secret IS NOT NULL",
 						 quote_identifier(CONNECTOR_MD5_INDEX), t->qualname, secret));
 }
@@ -808,60 +900,150 @@ plan_alembic(CuPlan *plan)
 	if (OidIsValid(plan->alembic_relid))
 	{
 		/* its triggers and rules fire: as its owner */
-		cu_plan_add(plan, CU_STEP_SQL, plan->alembic_relid, "alembic_version", "ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, plan->alembic_relid, "alembic_version", RowExclusiveLock,
 					plan->alembic_sql);
 		last_step(plan)->run_as = cu_rel_owner(plan->alembic_relid);
 	}
 }
 
-/* Lock steps: the key table, then the referencing tables in OID order */
+/* Compare two CuLock by relation OID */
+static int
+lock_relid_cmp(const ListCell *a, const ListCell *b)
+{
+	Oid			ra = ((CuLock *) lfirst(a))->relid;
+	Oid			rb = ((CuLock *) lfirst(b))->relid;
+
+	return (ra > rb) - (ra < rb);
+}
+
+/* The lock step that takes lock, for the front of the plan */
+static CuStep *
+lock_step(CuLock *lock)
+{
+	CuStep	   *step = palloc0(sizeof(CuStep));
+	char	   *qual = cu_qualify(get_namespace_name(get_rel_namespace(lock->relid)),
+								  get_rel_name(lock->relid));
+	char		relkind = get_rel_relkind(lock->relid);
+
+	step->kind = CU_STEP_LOCK;
+	step->relid = lock->relid;
+	step->relname = get_rel_name(lock->relid);
+	step->lockmode = lock->mode;
+	/* LOCK TABLE takes tables and views; the engine locks the others itself */
+	if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
+		relkind == RELKIND_VIEW)
+		step->sql = psprintf("LOCK TABLE %s IN %s MODE", qual, cu_lock_name(lock->mode));
+	else
+		step->sql = psprintf("-- lock %s %s in %s mode", cu_rel_kind_name(lock->relid), qual,
+							 cu_lock_name(lock->mode));
+	cu_step_lock(step, lock->relid, lock->mode);
+	return step;
+}
+
+/*
+ * The lock steps, put at the front of the plan: the union of every step's
+ * locks (CuStep.locks, the weakest mode covering all a relation needs), in
+ * the order of locking.c's header: the key table, its partitions, the
+ * referencing tables, every other relation, each group in OID order; then
+ * the alembic_version row.  Called once every other step is planned.
+ */
 static void
 plan_locks(CuPlan *plan)
 {
 	CuTarget   *t = plan->target;
-	List	   *fks = list_copy(t->fkeys);
+	List	   *all = NIL;
+	List	   *groups[4] = {NIL, NIL, NIL, NIL};
+	List	   *fkrels = NIL;
+	List	   *leafrels = NIL;
+	List	   *locksteps = NIL;
 	ListCell   *lc;
-	Oid			last = t->relid;
+	int			g;
 
-	cu_plan_add(plan, CU_STEP_LOCK, t->relid, t->relname, "ACCESS EXCLUSIVE",
-				psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", t->qualname));
-	/* a partitioned key table's partitions, with it (in OID order) */
 	foreach(lc, t->leaves)
-	{
-		CuLeaf	   *leaf = lfirst(lc);
+		leafrels = lappend_oid(leafrels, ((CuLeaf *) lfirst(lc))->relid);
+	foreach(lc, t->fkeys)
+		fkrels = lappend_oid(fkrels, ((CuForeignKey *) lfirst(lc))->relid);
 
-		cu_plan_add(plan, CU_STEP_LOCK, leaf->relid, leaf->relname, "ACCESS EXCLUSIVE",
-					psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							 cu_qualify(leaf->nspname, leaf->relname)));
+	foreach(lc, plan->steps)
+	{
+		CuStep	   *step = lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, step->locks)
+		{
+			CuLock	   *need = lfirst(lc2);
+			ListCell   *lc3;
+			CuLock	   *have = NULL;
+
+			/* (its row lock step, last, covers the stamp) */
+			if (need->relid == plan->alembic_relid && OidIsValid(plan->alembic_relid))
+				continue;
+			foreach(lc3, all)
+			{
+				if (((CuLock *) lfirst(lc3))->relid == need->relid)
+					have = lfirst(lc3);
+			}
+			if (have)
+				have->mode = cu_lock_combine(have->mode, need->mode);
+			else
+			{
+				have = palloc(sizeof(CuLock));
+				*have = *need;
+				all = lappend(all, have);
+			}
+		}
 	}
-	list_sort(fks, fk_relid_cmp);
-	foreach(lc, fks)
-	{
-		CuForeignKey *fk = lfirst(lc);
 
-		if (fk->relid == t->relid || fk->relid == last)
-			continue;
-		last = fk->relid;
-		cu_plan_add(plan, CU_STEP_LOCK, fk->relid, fk->relname, "ACCESS EXCLUSIVE",
-					psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							 cu_qualify(fk->nspname, fk->relname)));
+	foreach(lc, all)
+	{
+		CuLock	   *lock = lfirst(lc);
+
+		if (lock->relid == t->relid)
+			g = 0;
+		else if (list_member_oid(leafrels, lock->relid))
+			g = 1;
+		else if (list_member_oid(fkrels, lock->relid))
+			g = 2;
+		else
+			g = 3;
+		groups[g] = lappend(groups[g], lock);
+	}
+	for (g = 0; g < 4; g++)
+	{
+		list_sort(groups[g], lock_relid_cmp);
+		foreach(lc, groups[g])
+			locksteps = lappend(locksteps, lock_step(lfirst(lc)));
 	}
 
 	/*
-	 * The alembic_version row is updated at the end, while the tables above
-	 * are locked: a transaction holding that row (an Alembic run) must make
-	 * us give up within the lock budget like any other lock, not make the
-	 * application wait behind us for as long as it lasts.
+	 * The alembic_version row is updated at the end, while the relations
+	 * above are locked: a transaction holding that row (an Alembic run) must
+	 * make us give up within the lock budget like any other lock, not make
+	 * the application wait behind us for as long as it lasts.
 	 */
 	if (OidIsValid(plan->alembic_relid))
 	{
 		char	   *qual = cu_qualify(t->nspname, "alembic_version");
+		CuStep	   *step = palloc0(sizeof(CuStep));
 
-		cu_plan_add(plan, CU_STEP_LOCK, plan->alembic_relid, "alembic_version", "ROW EXCLUSIVE",
-					psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE; SELECT 1 FROM %s FOR UPDATE",
-							 qual, qual));
-		last_step(plan)->row_lock = true;
+		step->kind = CU_STEP_LOCK;
+		step->relid = plan->alembic_relid;
+		step->relname = "alembic_version";
+		step->lockmode = RowExclusiveLock;
+		step->sql = psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE; SELECT 1 FROM %s FOR UPDATE",
+							 qual, qual);
+		step->row_lock = true;
+		cu_step_lock(step, plan->alembic_relid, RowExclusiveLock);
+		locksteps = lappend(locksteps, step);
 	}
+
+	/* a stricter lock_timeout of the session is kept, and said */
+	if (cu_lock_budget_ms() != cu_lock_timeout_ms)
+		plan->notes = lappend(plan->notes,
+							  psprintf("the session's lock_timeout (%d ms) is stricter than connector_uuid.lock_timeout (%d ms): each attempt to take the locks waits at most %d ms",
+									   cu_lock_budget_ms(), cu_lock_timeout_ms, cu_lock_budget_ms()));
+
+	plan->steps = list_concat(locksteps, plan->steps);
 }
 
 /* Views: dropped deepest first, recreated in the reverse order */
@@ -874,8 +1056,73 @@ plan_drop_views(CuPlan *plan)
 	{
 		CuView	   *v = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, "ACCESS EXCLUSIVE", v->drop_sql);
+		cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, AccessExclusiveLock, v->drop_sql);
+		/* DROP TRIGGER on a partitioned table drops its clones too */
+		if (v->relkind == 'T')
+			cu_step_lock_tree(last_step(plan), v->relid, AccessExclusiveLock);
 	}
+}
+
+/*
+ * The locks that recreating v takes on relations that exist now.  CREATE
+ * VIEW and CREATE MATERIALIZED VIEW parse the query, which locks what it
+ * reads in ACCESS SHARE mode (a rule's INSERT, UPDATE or DELETE its target
+ * in ROW EXCLUSIVE); CREATE POLICY and CREATE RULE lock their table in
+ * ACCESS EXCLUSIVE mode, CREATE TRIGGER in SHARE ROW EXCLUSIVE mode (on
+ * every partition too).
+ */
+static void
+view_create_locks(CuStep *step, CuView *v)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	uint64		i;
+	uint64		n;
+	List	   *reads = NIL;	/* rules and policies that read */
+	List	   *writes = NIL;	/* rules that write */
+	ListCell   *lc;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	switch (v->relkind)
+	{
+		case 'P':
+		case 'R':
+			step->lockmode = AccessExclusiveLock;
+			cu_step_lock(step, v->relid, AccessExclusiveLock);
+			break;
+		case 'T':
+			step->lockmode = ShareRowExclusiveLock;
+			cu_step_lock(step, v->relid, ShareRowExclusiveLock);
+			cu_step_lock_tree(step, v->relid, ShareRowExclusiveLock);
+			return;
+		default:
+			break;
+	}
+	/* what the rules (a view's query is its _RETURN rule) and policies read */
+	if (v->relkind == 'P')
+		cu_spi_exec_args("SELECT p.oid, false FROM pg_catalog.pg_policy p "
+						 "WHERE p.polrelid OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	else
+		cu_spi_exec_args("SELECT r.oid, r.rulename OPERATOR(pg_catalog.<>) '_RETURN' FROM pg_catalog.pg_rewrite r "
+						 "WHERE r.ev_class OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		Oid			oid = DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull));
+
+		if (cu_spi_getbool(i, 2, &isnull))
+			writes = lappend_oid(writes, oid);
+		else
+			reads = lappend_oid(reads, oid);
+	}
+	foreach(lc, reads)
+		cu_step_lock_refs(step, v->relkind == 'P' ? PolicyRelationId : RewriteRelationId,
+						  lfirst_oid(lc), v->relid, AccessShareLock);
+	foreach(lc, writes)
+		cu_step_lock_refs(step, RewriteRelationId, lfirst_oid(lc), v->relid, RowExclusiveLock);
 }
 
 static void
@@ -888,9 +1135,18 @@ plan_create_views(CuPlan *plan)
 		CuView	   *v = list_nth(plan->target->views, i);
 		ListCell   *lc;
 
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, "NONE", v->create_sql);
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, NoLock, v->create_sql);
+		view_create_locks(last_step(plan), v);
 		foreach(lc, v->after_sql)
-			cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, "ACCESS EXCLUSIVE", lfirst(lc));
+		{
+			cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, AccessExclusiveLock, lfirst(lc));
+			/* a policy's, rule's or trigger's comment, a trigger's state */
+			if (v->relkind == 'P' || v->relkind == 'R' || v->relkind == 'T')
+			{
+				cu_step_lock(last_step(plan), v->relid, AccessExclusiveLock);
+				cu_step_lock_tree(last_step(plan), v->relid, AccessExclusiveLock);
+			}
+		}
 	}
 }
 
@@ -905,9 +1161,13 @@ plan_drop_fkeys(CuPlan *plan)
 
 		if (fk->synthetic)
 			continue;
-		cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, "ACCESS EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, AccessExclusiveLock,
 					psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
 							 cu_qualify(fk->nspname, fk->relname), quote_identifier(fk->conname)));
+		/* RemoveConstraintById locks the referenced table too; both recurse */
+		cu_step_lock(last_step(plan), plan->target->relid, AccessExclusiveLock);
+		cu_step_lock_tree(last_step(plan), fk->relid, AccessExclusiveLock);
+		cu_step_lock_tree(last_step(plan), plan->target->relid, AccessExclusiveLock);
 	}
 }
 
@@ -920,12 +1180,16 @@ plan_add_fkeys(CuPlan *plan)
 	{
 		CuForeignKey *fk = lfirst(lc);
 
-		cu_plan_add(plan, CU_STEP_FKEY, fk->relid, fk->relname, "SHARE ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_FKEY, fk->relid, fk->relname, ShareRowExclusiveLock,
 					fk_add_sql(plan->target, fk));
+		/* both sides, and their partitions */
+		cu_step_lock(last_step(plan), plan->target->relid, ShareRowExclusiveLock);
+		cu_step_lock_tree(last_step(plan), fk->relid, ShareRowExclusiveLock);
+		cu_step_lock_tree(last_step(plan), plan->target->relid, ShareRowExclusiveLock);
 		/* valid before, and both sides mapped by one bijection: still valid */
 		last_step(plan)->skip_validation = (fk->validated || fk->synthetic) && !cu_revalidate_fkeys;
 		if (fk->comment)
-			cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, "SHARE UPDATE EXCLUSIVE",
+			cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, ShareUpdateExclusiveLock,
 						psprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(fk->conname),
 								 cu_qualify(fk->nspname, fk->relname), quote_literal_cstr(fk->comment)));
 		if (fk->triggers != NIL)
@@ -947,7 +1211,9 @@ plan_add_fkeys(CuPlan *plan)
 								 trig->enabled == 'D' ? "disabled" :
 								 trig->enabled == 'R' ? "enabled replica" : "enabled always");
 			}
-			cu_plan_add(plan, CU_STEP_INTERNAL, fk->relid, fk->relname, "SHARE ROW EXCLUSIVE", buf.data);
+			cu_plan_add(plan, CU_STEP_INTERNAL, fk->relid, fk->relname, ShareRowExclusiveLock, buf.data);
+			foreach(lc2, fk->triggers)
+				cu_step_lock(last_step(plan), ((CuFkTrigger *) lfirst(lc2))->relid, ShareRowExclusiveLock);
 			last_step(plan)->action = CU_ACT_FK_TRIGGERS;
 			last_step(plan)->fkey = fk;
 		}
@@ -980,8 +1246,12 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 	ListCell   *lc;
 
 	if (plan->direction == CU_TO_UUID && t->identity)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE",
+	{
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock,
 					psprintf("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", t->qualname, pk));
+		/* it drops the identity sequence */
+		cu_step_lock(last_step(plan), t->seqrelid, AccessExclusiveLock);
+	}
 
 	/* self-references: changed in the same pass */
 	foreach(lc, groups)
@@ -1027,7 +1297,7 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 		appendStringInfo(&buf, ", ALTER COLUMN %s TYPE %s USING %s",
 						 quote_identifier(c->attname), c->newtype, c->using_expr);
 	}
-	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", buf.data);
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, buf.data);
 	last_step(plan)->rewrites = true;
 	/* the rewrite evaluates CHECK constraints and generated columns */
 	last_step(plan)->run_as = cu_rel_owner(t->relid);
@@ -1061,9 +1331,11 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 							 using_expr(plan, fk->attname, ctype));
 			first = false;
 		}
-		cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, "ACCESS EXCLUSIVE", buf.data);
+		cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, AccessExclusiveLock, buf.data);
 		last_step(plan)->rewrites = true;
 		last_step(plan)->run_as = cu_rel_owner(g->relid);
+		/* ALTER TABLE recurses to the partitions */
+		cu_step_lock_tree(last_step(plan), g->relid, AccessExclusiveLock);
 	}
 }
 
@@ -1072,6 +1344,21 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
  * forgets their statistics targets (ALTER STATISTICS ... SET STATISTICS):
  * set them again after the rewrites.
  */
+/*
+ * The registry step writes the registry's two tables, and reads the map
+ * and the position of the key's sequence
+ */
+static void
+registry_locks(CuStep *step, CuTarget *t)
+{
+	cu_step_lock(step, t->seqrelid, AccessShareLock);
+	cu_step_lock(step, ext_rel("connector_uuid_tables"), RowExclusiveLock);
+	cu_step_lock(step, ext_rel("connector_uuid_columns"), RowExclusiveLock);
+	cu_step_lock(step, ext_rel("connector_uuid_map"), AccessShareLock);
+	/* a table registered for the first time takes its id from the sequence */
+	cu_step_lock(step, ext_rel("connector_uuid_table_id_seq"), RowExclusiveLock);
+}
+
 static void
 plan_statistics_targets(CuPlan *plan, List *groups)
 {
@@ -1095,17 +1382,23 @@ plan_statistics_targets(CuPlan *plan, List *groups)
 						 "  AND s.stxstattarget OPERATOR(pg_catalog.>=) 0 ORDER BY s.stxname",
 						 SPI_OK_SELECT, 1, argtypes, values, NULL);
 		for (i = 0; i < SPI_processed; i++)
-			cu_plan_add(plan, CU_STEP_SQL, relid, get_rel_name(relid), "SHARE UPDATE EXCLUSIVE",
+			cu_plan_add(plan, CU_STEP_SQL, relid, get_rel_name(relid), ShareUpdateExclusiveLock,
 						cu_spi_getstring(i, 1));
 	}
 }
 
+/*
+ * An internal step.  Those that load the id map read it; mode is the lock
+ * on the key table.
+ */
 static void
-plan_internal(CuPlan *plan, CuInternalAction action, const char *lockmode, char *text)
+plan_internal(CuPlan *plan, CuInternalAction action, LOCKMODE mode, char *text)
 {
 	cu_plan_add(plan, CU_STEP_INTERNAL, plan->target->relid, plan->target->relname,
-				lockmode, text);
+				mode, text);
 	last_step(plan)->action = action;
+	if (action == CU_ACT_LOAD_EXCEPTIONS)
+		cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), AccessShareLock);
 }
 
 /* integer -> uuid */
@@ -1122,9 +1415,10 @@ plan_to_uuid(CuPlan *plan)
 	char	   *newid;
 	char	   *newdefault;
 
-	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
+	plan_internal(plan, CU_ACT_REGISTER, RowExclusiveLock,
 				  psprintf("record %s in %s: key, type, default and sequence of %s",
 						   t->qualname, ext_qual("connector_uuid_tables"), pk));
+	registry_locks(last_step(plan), t);
 
 	/*
 	 * v4 ids are derived from the old id by the keyed permutation, so the
@@ -1149,7 +1443,7 @@ plan_to_uuid(CuPlan *plan)
 	else
 		newdefault = psprintf("%s()", cu_qualify(get_namespace_name(ossp), "uuid_generate_v4"));
 
-	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 				  psprintf("load the id map's exceptions for %s", t->qualname));
 	/*
 	 * A table converted before: its rows keep the uuid they had (ON
@@ -1159,14 +1453,16 @@ plan_to_uuid(CuPlan *plan)
 	 * map rows to skip: a plain insert, the cheapest.
 	 */
 	if (strcmp(strategy, "v4") != 0 || cu_full_map)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 					psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
 							 "SELECT %d, %s, t.%s, %s FROM %s t%s",
 							 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
 							 pk, newid, t->qualname,
 							 plan->registered ? " ON CONFLICT (table_id, old_id) DO NOTHING" : ""));
+	if (strcmp(strategy, "v4") != 0 || cu_full_map)
+		cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), RowExclusiveLock);
 	if (strcmp(strategy, "v4") != 0)
-		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 					  psprintf("load the %s ids of %s from the id map", strategy, t->qualname));
 	plan_drop_views(plan);
 	plan_drop_fkeys(plan);
@@ -1267,15 +1563,18 @@ plan_to_int(CuPlan *plan)
 		}
 	}
 
-	plan_internal(plan, CU_ACT_REGISTER, "ROW EXCLUSIVE",
+	plan_internal(plan, CU_ACT_REGISTER, RowExclusiveLock,
 				  psprintf("make sure %s has a row in %s", t->qualname, tables));
-	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+	registry_locks(last_step(plan), t);
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 				  psprintf("load the id map's exceptions for %s", t->qualname));
-	plan_internal(plan, CU_ACT_CHECK_RANGE, "ACCESS SHARE",
+	plan_internal(plan, CU_ACT_CHECK_RANGE, AccessShareLock,
 				  psprintf("check that the rows of %s created at uuid time get integers within %s",
 						   t->qualname, inttype));
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), AccessShareLock);
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), AccessShareLock);
 	/* (the highest integer given here, for the sequence at the end) */
-	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 				psprintf("WITH added AS (INSERT INTO %s (table_id, derived, old_id, new_id) "
 						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s "
 						 "FROM %s t, (SELECT GREATEST("
@@ -1289,23 +1588,25 @@ plan_to_int(CuPlan *plan)
 						 psprintf("(SELECT pg_catalog.max(%s(t2.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool)) FROM %s t2), ",
 								  ext_qual("connector_uuid_to_int"), pk, tid, t->qualname),
 						 ext_qual("connector_uuid_to_int"), pk, tid, tables, tid));
-	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, "ACCESS SHARE",
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), RowExclusiveLock);
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), RowExclusiveLock);
+	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 				  psprintf("load the id map's exceptions for %s again, with the new integers", t->qualname));
 	plan_drop_views(plan);
 	plan_drop_fkeys(plan);
 	plan_rewrite_key_table(plan, groups, inttype, identity ? NULL : olddefault);
 	if (identity)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ACCESS EXCLUSIVE", identity_sql);
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, identity_sql);
 	/* the new identity sequence: the old one's comment and grants */
 	{
 		ListCell   *lc;
 
 		foreach(lc, seqextra_sql)
-			cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "SHARE UPDATE EXCLUSIVE", lfirst(lc));
+			cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, ShareUpdateExclusiveLock, lfirst(lc));
 	}
 	/* a bigint revert: a serial's sequence goes on to bigint's top */
 	if (serial_to_bigint)
-		cu_plan_add(plan, CU_STEP_SQL, t->seqrelid, get_rel_name(t->seqrelid), "SHARE ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, t->seqrelid, get_rel_name(t->seqrelid), ShareRowExclusiveLock,
 					serial_to_bigint);
 	plan_rewrite_children(plan, groups, inttype);
 	plan_statistics_targets(plan, groups);
@@ -1318,7 +1619,7 @@ plan_to_int(CuPlan *plan)
 	 * every id.  Always within the sequence's bounds.
 	 */
 	if (has_seq || identity)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, "ROW EXCLUSIVE",
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 					psprintf("SELECT pg_catalog.setval(g.seqrelid, "
 							 "CASE WHEN g.seq_value IS NULL "
 							 "  THEN LEAST(GREATEST((SELECT pg_catalog.max(%s) FROM %s), g.seq_last_value, g.seqmin), g.seqmax) "
@@ -1333,6 +1634,12 @@ plan_to_int(CuPlan *plan)
 							 "  AND s.seqrelid OPERATOR(pg_catalog.=) pg_catalog.pg_get_serial_sequence(%s, %s)::pg_catalog.regclass) g",
 							 pk, t->qualname, tables, tid,
 							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->pkattname)));
+	/* setval on the serial sequence (an identity's is new) */
+	if (has_seq || identity)
+	{
+		cu_step_lock(last_step(plan), t->seqrelid, RowExclusiveLock);
+		cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), AccessShareLock);
+	}
 }
 
 /*
@@ -1542,7 +1849,6 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 
 	if (opt->connector)
 		plan_alembic_decide(plan);
-	plan_locks(plan);
 	if (direction == CU_TO_UUID)
 		plan_to_uuid(plan);
 	else
@@ -1552,8 +1858,11 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		plan_md5_index(plan);
 		plan_alembic(plan);
 	}
-	plan_internal(plan, CU_ACT_FINISH, "ROW EXCLUSIVE",
+	plan_internal(plan, CU_ACT_FINISH, RowExclusiveLock,
 				  psprintf("append a row to %s", ext_qual("connector_uuid_history")));
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_history"), RowExclusiveLock);
+	cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), RowExclusiveLock);
+	plan_locks(plan);
 	check_publications(plan);
 	return plan;
 }

@@ -36,6 +36,7 @@ $node->start;
 # large enough that each table rewrite takes a noticeable time
 my $scale = 100000;
 load_app($node, 'app', $scale);
+pause_at_history($node, 'app');
 my $fp10 = fingerprint($node, 'app');
 my $access_max = $node->safe_psql('app', 'SELECT max(id) FROM connector_access');
 
@@ -74,13 +75,13 @@ sub crash_at
 # --- the upgrade ---------------------------------------------------------
 
 crash_at(
-	name => 'upgrade killed while waiting before the rewrites',
+	name => 'upgrade killed while waiting for its locks, before the rewrites',
 	sql => [$up],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step % of %: mcp_connectors: load the id map%',
+	like => $up,
 	event => 'relation',
 	how => 'kill',
-	last_step => qr/^step \d+ of \d+: mcp_connectors: load the id map/,
+	last_step => qr/^none$/,
 	version => '1.0',
 	fp => $fp10);
 
@@ -107,9 +108,9 @@ crash_at(
 crash_at(
 	name => 'upgrade killed at its last step, before commit',
 	sql => [$up],
-	block => 'connector_uuid_history',
+	hold => 'SELECT pg_advisory_xact_lock(4242)',
 	like => 'connector_uuid: step % of %: mcp_connectors: append a row to %connector_uuid_history%',
-	event => 'relation',
+	event => 'advisory',
 	how => 'kill',
 	last_step => qr/^step (\d+) of \1: mcp_connectors: append a row/,
 	version => '1.0',
@@ -149,13 +150,13 @@ my $fp20 = fingerprint($node, 'app');
 # --- the downgrade -------------------------------------------------------
 
 crash_at(
-	name => 'downgrade killed while waiting before the rewrites',
+	name => 'downgrade killed while waiting for its locks, before the rewrites',
 	sql => [$down],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step % of %: mcp_connectors: load the id map%',
+	like => $down,
 	event => 'relation',
 	how => 'kill',
-	last_step => qr/^step \d+ of \d+: mcp_connectors: load the id map/,
+	last_step => qr/^none$/,
 	version => '2.0',
 	fp => $fp20);
 
@@ -182,9 +183,9 @@ crash_at(
 crash_at(
 	name => 'downgrade stopped (immediate) at its last step, before commit',
 	sql => [$down],
-	block => 'connector_uuid_history',
+	hold => 'SELECT pg_advisory_xact_lock(4242)',
 	like => 'connector_uuid: step % of %: mcp_connectors: append a row to %connector_uuid_history%',
-	event => 'relation',
+	event => 'advisory',
 	how => 'immediate',
 	last_step => qr/^step (\d+) of \1: mcp_connectors: append a row/,
 	version => '2.0',

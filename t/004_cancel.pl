@@ -24,6 +24,7 @@ $node->start;
 # large enough that each table rewrite takes a noticeable time
 my $scale = 100000;
 load_app($node, 'app', $scale);
+pause_at_history($node, 'app');
 my $fp10 = fingerprint($node, 'app');
 my $up = 'ALTER EXTENSION connector_uuid UPDATE';
 my $down = q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'};
@@ -66,13 +67,13 @@ my $cancel_error = qr/ERROR:  57014: canceling statement due to user request/;
 
 # while the upgrade waits (a plain lock wait) before the rewrites
 run_and_cancel(
-	name => 'statement_timeout while waiting before the rewrites',
+	name => 'statement_timeout while waiting for the locks, before the rewrites',
 	sql => [ q{SET statement_timeout = '1s'}, $up ],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step % of %: mcp_connectors: load the id map%',
+	like => $up,
 	event => 'relation',
 	error => $timeout_error,
-	last_step => qr/^step \d+ of \d+: mcp_connectors: load the id map/);
+	last_step => qr/^none$/);
 unchanged('statement_timeout while waiting', '1.0', $fp10);
 
 # inside a rewrite: time a trial run (rolled back) from the server log,
@@ -144,9 +145,9 @@ unchanged('pg_cancel_backend inside a rewrite', '1.0', $fp10);
 run_and_cancel(
 	name => 'pg_cancel_backend at the last step',
 	sql => [$up],
-	block => 'connector_uuid_history',
+	hold => 'SELECT pg_advisory_xact_lock(4242)',
 	like => 'connector_uuid: step % of %: mcp_connectors: append a row to %connector_uuid_history%',
-	event => 'relation',
+	event => 'advisory',
 	action => 'cancel',
 	error => $cancel_error,
 	last_step => qr/^step (\d+) of \1: mcp_connectors: append a row/);
@@ -222,13 +223,13 @@ run_and_cancel(
 unchanged('pg_cancel_backend inside a rewrite of the downgrade', '2.0', $fp20);
 
 run_and_cancel(
-	name => 'statement_timeout while the downgrade waits before the rewrites',
+	name => 'statement_timeout while the downgrade waits for the locks, before the rewrites',
 	sql => [ q{SET statement_timeout = '1s'}, $down ],
 	block => 'connector_uuid_map',
-	like => 'connector_uuid: step % of %: mcp_connectors: load the id map%',
+	like => $down,
 	event => 'relation',
 	error => $timeout_error,
-	last_step => qr/^step \d+ of \d+: mcp_connectors: load the id map/);
+	last_step => qr/^none$/);
 unchanged('statement_timeout while the downgrade waits', '2.0', $fp20);
 
 {

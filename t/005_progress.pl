@@ -30,7 +30,7 @@ my $down = q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'};
 sub planned_steps
 {
 	return $node->safe_psql('app',
-		q{SELECT count(*) FROM connector_uuid_plan() WHERE statement NOT LIKE 'LOCK TABLE %'});
+		q{SELECT count(*) FROM connector_uuid_plan() WHERE statement !~ '^(LOCK TABLE |-- lock )'});
 }
 
 # Check that the progress lines (k, n, text) go from step 1 of n to step n
@@ -96,13 +96,13 @@ is(version_of($node, 'app'), '2.0', 'at 2.0');
 	my $watcher = new_watcher($node);
 	$offset = log_offset($node);
 	my $run = start_sql($node, 'app', 'SET connector_uuid.progress = off', $down);
-	my $mpid = wait_for_backend($watcher, 'connector_uuid: step % of %: mcp_connectors: load the id map%', 'relation');
+	my $mpid = wait_for_backend($watcher, 'connector_uuid: waiting for %', 'relation');
 	my $seen = $node->safe_psql('app',
 		"SELECT state || ' ' || wait_event_type || ' ' || query FROM pg_stat_activity WHERE pid = $mpid");
 	like(
 		$seen,
-		qr/^active Lock connector_uuid: step \d+ of $n_down: mcp_connectors: load the id map's exceptions for public\.mcp_connectors$/,
-		'another session sees the step the migration waits in, in pg_stat_activity.query');
+		qr/^active Lock connector_uuid: waiting for ROW EXCLUSIVE lock on table "connector_uuid_map" \(attempt \d+ of \d+ gave up after \d+ ms; the locks already taken were released\), retrying in \d+ ms$/,
+		'another session sees what the migration waits for, in pg_stat_activity.query');
 	# the monitoring query of the README finds it
 	is( $node->safe_psql(
 			'postgres', q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'connector_uuid: %'}),

@@ -100,15 +100,31 @@ sub crash_in_rebuild
 	return;
 }
 
-# the new parent exists and the old one is renamed when adding the parent's
-# foreign key to currency has to wait for the lock held on currency
+# the new parent exists and the old one is renamed when the parent's foreign
+# key to currency is added; every table lock is taken before the first step
+# (currency's too), so an event trigger holds the migration there, while a
+# session holds advisory lock 4242
+$node->safe_psql(
+	$db, q{
+	CREATE FUNCTION public.cu_test_pause_ddl() RETURNS event_trigger LANGUAGE plpgsql
+	SET search_path = pg_catalog AS $$
+	BEGIN
+	  PERFORM pg_catalog.pg_stat_clear_snapshot();
+	  IF (SELECT a.query FROM pg_catalog.pg_stat_activity a WHERE a.pid = pg_catalog.pg_backend_pid())
+	     LIKE '%ADD CONSTRAINT account_currency_fkey%' THEN
+	    PERFORM pg_catalog.pg_advisory_xact_lock(4242);
+	  END IF;
+	END $$;
+	CREATE EVENT TRIGGER cu_test_pause_ddl ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION public.cu_test_pause_ddl();});
 crash_in_rebuild(
 	name => 'killed with the new parent made',
-	block => 'currency',
+	hold => 'SELECT pg_advisory_xact_lock(4242)',
 	like => 'connector_uuid: step % ADD CONSTRAINT account_currency_fkey%',
-	event => 'relation',
+	event => 'advisory',
 	how => 'kill',
 	last_step => qr/ALTER TABLE public\.account ADD CONSTRAINT account_currency_fkey/);
+$node->safe_psql($db, 'DROP EVENT TRIGGER cu_test_pause_ddl; DROP FUNCTION public.cu_test_pause_ddl()');
 
 # rows moving between the detached partitions
 crash_in_rebuild(

@@ -18,7 +18,7 @@ use Test::More;
 our @EXPORT = qw(topdir load_app fingerprint version_of verify_ok failed_checks
   column_types hold_lock release_lock abandon_lock start_sql finish_sql
   new_watcher wait_for_backend close_watcher progress_of log_offset
-  crash_restart app_objects start_watched crash_watched);
+  crash_restart app_objects start_watched crash_watched pause_at_history);
 
 # The tree's top directory: PGXS's prove_installcheck sets TESTDIR; else the
 # parent of t/.
@@ -181,8 +181,25 @@ sub hold_lock
 	return \%s;
 }
 
+# Make the migration's last step (its row in connector_uuid_history) wait
+# while a session holds advisory lock 4242 (hold => 'SELECT
+# pg_advisory_xact_lock(4242)'), so that a test can act there: every table
+# lock the migration takes is taken, bounded, before the first step.
+sub pause_at_history
+{
+	my ($node, $db) = @_;
+	$node->safe_psql(
+		$db, q{
+		CREATE FUNCTION public.cu_test_pause() RETURNS trigger LANGUAGE plpgsql
+		SET search_path = pg_catalog AS $$
+		BEGIN PERFORM pg_catalog.pg_advisory_xact_lock(4242); RETURN NEW; END $$;
+		CREATE TRIGGER cu_test_pause BEFORE INSERT ON connector_uuid_history
+		FOR EACH ROW EXECUTE FUNCTION public.cu_test_pause();});
+	return;
+}
+
 # Run @{$a{sql}} in the background in database $db, optionally blocked by a
-# session holding an ACCESS EXCLUSIVE lock on table $a{block}, and wait
+# session running $a{hold} or holding an ACCESS EXCLUSIVE lock on table $a{block}, and wait
 # until its backend's query is LIKE $a{like} (and waits on $a{event}); with
 # $a{action} ('cancel' or 'terminate') the watcher then acts on it at once.
 # Returns {blocker, watcher, offset (of the server log), run, pid}.
@@ -191,8 +208,8 @@ sub start_watched
 	my ($node, $db, %a) = @_;
 	my %r;
 	$r{blocker} =
-	  $a{block}
-	  ? hold_lock($node, $db, "LOCK TABLE $a{block} IN ACCESS EXCLUSIVE MODE")
+	    $a{hold} ? hold_lock($node, $db, $a{hold})
+	  : $a{block} ? hold_lock($node, $db, "LOCK TABLE $a{block} IN ACCESS EXCLUSIVE MODE")
 	  : undef;
 	$r{watcher} = new_watcher($node);
 	$r{offset} = log_offset($node);

@@ -181,6 +181,7 @@ GRANT EXECUTE ON FUNCTION connector_uuid_convert(regclass, text, boolean, uuid, 
     TO regress_cu_rls;
 GRANT SELECT, INSERT, UPDATE ON connector_uuid_tables, connector_uuid_columns, connector_uuid_map,
     connector_uuid_history TO regress_cu_rls;
+GRANT USAGE ON SEQUENCE connector_uuid_table_id_seq TO regress_cu_rls;
 SET ROLE regress_cu_rls;
 CREATE TABLE trust.hidden (id serial PRIMARY KEY, label text NOT NULL);
 CREATE TABLE trust.hidden_refs (id serial PRIMARY KEY, hidden_id integer REFERENCES trust.hidden);

@@ -51,11 +51,11 @@ extension_version(void)
 	return SPI_processed ? cu_spi_getstring(0, 1) : NULL;
 }
 
-/* The type of nsp.rel.col, or InvalidOid if there is no such column */
+/* The type of nsp.rel.col, or InvalidOid if there is no such column (or table) */
 static Oid
 column_type(const char *nspname, const char *relname, const char *colname)
 {
-	Oid			relid = cu_lookup_table(nspname, relname);
+	Oid			relid = cu_lookup_plain_table(nspname, relname);
 	AttrNumber	attnum;
 
 	if (!OidIsValid(relid))
@@ -86,7 +86,7 @@ static List *
 check_cascade(List *checks, const char *nsp, Oid parent, const char *child,
 			  bool *proven)
 {
-	Oid			relid = cu_lookup_table(nsp, child);
+	Oid			relid = cu_lookup_plain_table(nsp, child);
 	Oid			argtypes[3] = {OIDOID, OIDOID, TEXTOID};
 	Datum		values[3];
 	char	   *item = psprintf("CASCADE DELETE works on %s", child);

@@ -484,20 +484,6 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 	return true;
 }
 
-/* The owner of relid */
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /* The bounds of an identity sequence must make a sequence */
 static void
 validate_sequence(CuRegistry *r, const char *qualname)
@@ -789,7 +775,7 @@ cu_registry_read(int table_id, CuTarget *t)
 			if (r->seq_acl != (Datum) 0)
 				r->seq_after_sql = list_concat(r->seq_after_sql,
 											   sequence_grants(r, t->qualname, seqqual,
-															   rel_owner(t->relid)));
+															   cu_rel_owner(t->relid)));
 		}
 	}
 	return r;

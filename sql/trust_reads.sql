@@ -43,6 +43,33 @@ ALTER EXTENSION connector_uuid UPDATE;
 SELECT extversion, (SELECT pg_typeof(id)::text FROM mcp_connectors LIMIT 1) AS id_type
 FROM pg_extension WHERE extname = 'connector_uuid';
 
+-- 3. a partition of a referencing table that another role owns: the rewrite
+-- runs as the table's owner, so it is refused up front
+CREATE ROLE regress_cu_tr_a;
+CREATE ROLE regress_cu_tr_b;
+CREATE TABLE orders (id serial PRIMARY KEY);
+CREATE TABLE lines (id integer PRIMARY KEY, order_id integer REFERENCES orders) PARTITION BY HASH (id);
+CREATE TABLE lines_0 PARTITION OF lines FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE lines_1 PARTITION OF lines FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+INSERT INTO orders SELECT FROM generate_series(1, 4);
+INSERT INTO lines SELECT g, 1 + g % 4 FROM generate_series(1, 8) g;
+ALTER TABLE orders OWNER TO regress_cu_tr_a;
+ALTER TABLE lines OWNER TO regress_cu_tr_a;
+ALTER TABLE lines_0 OWNER TO regress_cu_tr_a;
+ALTER TABLE lines_1 OWNER TO regress_cu_tr_b;
+SELECT connector_uuid_convert('orders'::regclass);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_typeof(order_id)::text AS lines_type FROM lines LIMIT 1;
+ALTER TABLE lines_1 OWNER TO regress_cu_tr_a;
+SELECT connector_uuid_convert('orders'::regclass);
+SELECT pg_typeof(order_id)::text AS lines_type, count(*) AS linked
+FROM lines JOIN orders ON orders.id = lines.order_id GROUP BY 1;
+SELECT connector_uuid_revert('orders'::regclass);
+SELECT pg_typeof(order_id)::text AS lines_type, count(*) AS linked
+FROM lines JOIN orders ON orders.id = lines.order_id GROUP BY 1;
+DROP TABLE lines, orders;
+DROP ROLE regress_cu_tr_a, regress_cu_tr_b;
+
 -- nothing of the application's ran
 SELECT * FROM calls;
 

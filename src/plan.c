@@ -343,6 +343,52 @@ check_exclusion(CuTarget *t)
 }
 
 /*
+ * A referencing table's rewrite runs as its owner (the application's code
+ * in it must not run as us) and recurses to its partitions and inheritance
+ * children, which that owner must therefore own too: refuse, before
+ * anything changes, one that another role owns.
+ */
+static void
+check_partition_owners(CuTarget *t)
+{
+	ListCell   *lc;
+	List	   *done = NIL;
+
+	foreach(lc, t->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1];
+
+		if (fk->relid == t->relid || list_member_oid(done, fk->relid))
+			continue;
+		done = lappend_oid(done, fk->relid);
+		values[0] = ObjectIdGetDatum(fk->relid);
+		cu_spi_exec_args("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION ALL "
+						 "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+						 "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
+						 "SELECT p.relid::pg_catalog.regclass::pg_catalog.text, "
+						 "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), "
+						 "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.relowner)) "
+						 "FROM tree p "
+						 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid "
+						 "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) $1 "
+						 "WHERE c.relowner OPERATOR(pg_catalog.<>) r.relowner ORDER BY 1 LIMIT 1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("partition or child \"%s\" of table \"%s\" belongs to another role than the table",
+							cu_spi_getstring(0, 1), cu_qualify(fk->nspname, fk->relname)),
+					 errdetail("The rewrite of \"%s\" runs as its owner %s, so that the application's code in it never runs as the converting role, and it rewrites every partition and inheritance child; \"%s\" belongs to %s.",
+							   cu_qualify(fk->nspname, fk->relname), cu_spi_getstring(0, 3),
+							   cu_spi_getstring(0, 1), cu_spi_getstring(0, 2)),
+					 errhint("ALTER TABLE %s OWNER TO %s, then convert.  Nothing was changed.",
+							 cu_spi_getstring(0, 1), cu_spi_getstring(0, 3))));
+	}
+}
+
+/*
  * Refuse, before anything changes, the shapes of schema a type change would
  * only trip over later: a referencing column whose type is a domain, that
  * another foreign key uses (to another table, or from a third table to it),
@@ -1840,6 +1886,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		check_orphans(t, (CuForeignKey *) lfirst(lc));
 	check_exclusion(t);
 	check_references(t);
+	check_partition_owners(t);
 	cu_partition_check(plan);
 	check_expressions(plan);
 	if (direction == CU_TO_UUID)

@@ -403,6 +403,7 @@ typedef struct CuContext
 extern void cu_enter(CuContext *cx, Oid run_as, int sec_flags);
 extern void cu_leave(CuContext *cx);
 extern Oid	cu_rel_owner(Oid relid);
+extern Oid	cu_reader_of(Oid a, Oid b);
 extern void cu_prime_index_expressions(Oid relid);
 extern Oid	cu_lookup_plain_table(const char *nspname, const char *relname);
 extern char *cu_enabled_event_triggers(void);

@@ -322,7 +322,16 @@ cu_lock_steps(List *steps)
 				else
 					set_lock_timeout(0);
 				if (step->row_lock)
+				{
+					CuContext	cx;
+
+					/* as the table's owner (CuStep.run_as), if set */
+					if (OidIsValid(step->run_as))
+						cu_enter(&cx, step->run_as, SECURITY_RESTRICTED_OPERATION);
 					cu_spi_exec(step->sql, SPI_OK_SELECT);
+					if (OidIsValid(step->run_as))
+						cu_leave(&cx);
+				}
 				else
 					LockRelationOid(step->relid, step->lockmode);
 			}

@@ -257,9 +257,28 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 	char	   *childq = cu_qualify(fk->nspname, fk->relname);
 	bool		isnull;
 	int64		n;
+	Oid			reader;
+	CuContext	cx;
 
 	if (fk->validated && !fk->synthetic)
 		return;
+
+	/*
+	 * Planning the query folds what the two tables' owners wrote: run it as
+	 * the owner that may read both, under SECURITY_RESTRICTED_OPERATION.
+	 */
+	reader = cu_reader_of(fk->relid, t->relid);
+	if (!OidIsValid(reader))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot check the rows of table "%s" against table "%s"",
+						childq, t->qualname),
+				 errdetail("Foreign key "%s" is not validated, so its rows are checked with a query run as the owner of one of the tables, and neither role %s nor role %s may read both tables.",
+						   fk->conname, GetUserNameFromId(cu_rel_owner(fk->relid), false),
+						   GetUserNameFromId(cu_rel_owner(t->relid), false)),
+				 errhint("GRANT SELECT ON %s TO %s, then try again.  Nothing was changed.",
+						 t->qualname, quote_identifier(GetUserNameFromId(cu_rel_owner(fk->relid), false)))));
+	cu_enter(&cx, reader, SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*), "
 						 "       pg_catalog.string_agg(v, ', ' ORDER BY v) FILTER (WHERE rn OPERATOR(pg_catalog.<=) 5) "
 						 "FROM (SELECT c.%s::pg_catalog.text AS v, pg_catalog.row_number() OVER () AS rn "
@@ -268,6 +287,7 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 						 quote_identifier(fk->attname), childq, quote_identifier(fk->attname),
 						 t->qualname, quote_identifier(t->pkattname), quote_identifier(fk->attname)),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	n = cu_spi_getint64(0, 1, &isnull);
 	if (n > 0)
 		ereport(ERROR,
@@ -499,6 +519,7 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 {
 	AttrNumber	attnum;
 	Oid			typid;
+	CuContext	cx;
 
 	if (strcmp(opt->strategy, "v7") != 0 || opt->ts_column == NULL)
 		return;
@@ -516,7 +537,8 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 						opt->ts_column, t->qualname, format_type_be(typid)),
 				 errhint("The v7 strategy needs a timestamptz, timestamp or date column.")));
 
-	/* a version 7 id holds milliseconds since 1970 in 48 bits */
+	/* a version 7 id holds milliseconds since 1970 in 48 bits (read as the owner) */
+	cu_enter(&cx, cu_rel_owner(t->relid), SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*), pg_catalog.min(%s)::pg_catalog.text, pg_catalog.max(%s)::pg_catalog.text FROM %s "
 						 "WHERE NOT pg_catalog.isfinite(%s) "
 						 "   OR %s::pg_catalog.timestamptz OPERATOR(pg_catalog.<) '1970-01-01 00:00:00+00' "
@@ -525,6 +547,7 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 						 quote_identifier(opt->ts_column), quote_identifier(opt->ts_column),
 						 quote_identifier(opt->ts_column)),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	{
 		bool		isnull;
 		int64		bad = cu_spi_getint64(0, 1, &isnull);
@@ -834,6 +857,7 @@ plan_md5_index(CuPlan *plan)
 	CuMd5State state = cu_md5_index_state(t->relid);
 	bool		exists = state != CU_MD5_MISSING;
 	char	   *secret;
+	CuContext	cx;
 
 	if (state == CU_MD5_OK)
 		return;
@@ -858,11 +882,13 @@ plan_md5_index(CuPlan *plan)
 
 	/* the index would fail on duplicates: say which, before changing anything */
 	secret = "secret::pg_catalog.text";
+	cu_enter(&cx, cu_rel_owner(t->relid), SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT pg_catalog.md5(%s), pg_catalog.string_agg(%s::pg_catalog.text, ', ' ORDER BY %s), pg_catalog.count(*) "
 						 "FROM %s WHERE secret IS NOT NULL GROUP BY 1 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 "
 						 "ORDER BY 1 LIMIT 5",
 						 secret, quote_identifier(t->pkattname), quote_identifier(t->pkattname), t->qualname),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	if (SPI_processed > 0)
 	{
 		StringInfoData buf;
@@ -906,6 +932,7 @@ plan_alembic_decide(CuPlan *plan)
 	const char *to = plan->direction == CU_TO_UUID ? ALEMBIC_AFTER : ALEMBIC_BEFORE;
 	char	   *qual;
 	char	   *cur;
+	CuContext	cx;
 
 	if (!OidIsValid(relid))
 		return;
@@ -924,8 +951,11 @@ plan_alembic_decide(CuPlan *plan)
 		return;
 	}
 	cu_prime_index_expressions(relid);
+	/* planning it folds what the table's owner wrote: as the owner */
+	cu_enter(&cx, cu_rel_owner(relid), SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT pg_catalog.string_agg(version_num::pg_catalog.text, ', ') FROM %s", qual),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	cur = cu_spi_getstring(0, 1);
 	if (cur && strcmp(cur, from) == 0)
 	{
@@ -1079,6 +1109,8 @@ plan_locks(CuPlan *plan)
 		step->sql = psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE; SELECT 1 FROM %s FOR UPDATE",
 							 qual, qual);
 		step->row_lock = true;
+		/* planning the SELECT folds what the table's owner wrote */
+		step->run_as = cu_rel_owner(plan->alembic_relid);
 		cu_step_lock(step, plan->alembic_relid, RowExclusiveLock);
 		locksteps = lappend(locksteps, step);
 	}
@@ -1724,29 +1756,52 @@ cu_check_new_ids(CuPlan *plan)
 	int64		base;
 	int64		limit = cu_int_type_max(plan->int_type);
 	bool		by_sequence = false;
+	CuContext	cx;
 
+	values[0] = Int32GetDatum(plan->table_id);
 	if (plan->registered)
 	{
-		values[0] = Int32GetDatum(plan->table_id);
-		cu_spi_exec_args(psprintf("SELECT c.n, GREATEST((SELECT pg_catalog.max(m.old_id) FROM %s m "
+		/* v4 without a full map: new ids also come after the derived ones */
+		bool		derivable = plan->strategy && strcmp(plan->strategy, "v4") == 0 &&
+			!cu_registry_read(plan->table_id, t)->full_map;
+		int64		mapped;
+
+		/*
+		 * The extension's map and registry, as the converting role; then the
+		 * key table, whose planning folds what its owner wrote: as the owner,
+		 * under SECURITY_RESTRICTED_OPERATION (connector_uuid_to_int is
+		 * executable by every role).
+		 */
+		cu_spi_exec_args(psprintf("SELECT GREATEST((SELECT pg_catalog.max(m.old_id) FROM %s m "
 								  "                    WHERE m.table_id OPERATOR(pg_catalog.=) $1), "
-								  "  (SELECT r.seq_last_value FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1), "
-								  "  c.m, 0) "
-								  "FROM (SELECT pg_catalog.count(*) FILTER (WHERE %s(t.%s, $1, true) IS NULL) AS n, "
-								  "             %s AS m FROM %s t) c",
-								  ext_qual("connector_uuid_map"), ext_qual("connector_uuid_tables"),
+								  "  (SELECT r.seq_last_value FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1), 0)",
+								  ext_qual("connector_uuid_map"), ext_qual("connector_uuid_tables")),
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		mapped = cu_spi_getint64(0, 1, &isnull);
+		cu_enter(&cx, cu_rel_owner(t->relid), SECURITY_RESTRICTED_OPERATION);
+		cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE %s(t.%s, $1, true) IS NULL), "
+								  "       %s FROM %s t",
 								  ext_qual("connector_uuid_to_int"), pk,
-								  plan->strategy && strcmp(plan->strategy, "v4") == 0 && !cu_registry_read(plan->table_id, t)->full_map ?
+								  derivable ?
 								  psprintf("pg_catalog.max(%s(t.%s, $1, true))", ext_qual("connector_uuid_to_int"), pk) :
 								  "NULL::pg_catalog.int8",
 								  t->qualname),
 						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		cu_leave(&cx);
+		count = cu_spi_getint64(0, 1, &isnull);
+		base = cu_spi_getint64(0, 2, &isnull);
+		if (isnull || base < mapped)
+			base = mapped;
 	}
 	else
-		cu_spi_exec(psprintf("SELECT pg_catalog.count(*), 0::pg_catalog.int8 FROM %s", t->qualname),
+	{
+		cu_enter(&cx, cu_rel_owner(t->relid), SECURITY_RESTRICTED_OPERATION);
+		cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", t->qualname),
 					SPI_OK_SELECT);
-	count = cu_spi_getint64(0, 1, &isnull);
-	base = cu_spi_getint64(0, 2, &isnull);
+		cu_leave(&cx);
+		count = cu_spi_getint64(0, 1, &isnull);
+		base = 0;
+	}
 	if (plan->seq_max > 0 && plan->seq_max < limit)
 	{
 		limit = plan->seq_max;

@@ -19,6 +19,7 @@
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
@@ -300,4 +301,29 @@ prime_one(Oid relid)
 	}
 	table_close(rel, AccessShareLock);
 	cu_leave(&cx);
+}
+
+/*
+ * The role to run one query reading relations a and b as: the owner of a if
+ * that role may read b (and a), else the owner of b if it may read a (and
+ * b); InvalidOid if neither may.  The planner folds the expressions of both
+ * tables (statistics objects, children's CHECK constraints, index
+ * expressions): run as one of their owners under
+ * SECURITY_RESTRICTED_OPERATION, never as the converting role.
+ */
+Oid
+cu_reader_of(Oid a, Oid b)
+{
+	Oid			cand[2];
+	int			i;
+
+	cand[0] = cu_rel_owner(a);
+	cand[1] = cu_rel_owner(b);
+	for (i = 0; i < 2; i++)
+	{
+		if (pg_class_aclcheck(a, cand[i], ACL_SELECT) == ACLCHECK_OK &&
+			pg_class_aclcheck(b, cand[i], ACL_SELECT) == ACLCHECK_OK)
+			return cand[i];
+	}
+	return InvalidOid;
 }

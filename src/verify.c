@@ -28,6 +28,8 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -40,6 +42,47 @@ add_check(List *checks, const char *item, bool passed, char *detail)
 	c->passed = passed;
 	c->detail = detail;
 	return lappend(checks, c);
+}
+
+/*
+ * Enter the context a query reading relations a and b (a == b: one table)
+ * runs in: as the owner of one of them that may read both, under
+ * SECURITY_RESTRICTED_OPERATION, since planning the query folds what the
+ * owners wrote (statistics expressions, children's CHECK constraints, index
+ * expressions).  The caller must be allowed to read both too, as if the
+ * query ran as it.  False, with *why set for the check's detail, if the
+ * caller may not or no owner may read both: the check fails, verify goes on.
+ */
+static bool
+verify_enter(CuContext *cx, Oid a, Oid b, char **why)
+{
+	Oid			reader;
+
+	if (pg_class_aclcheck(a, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(b, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		*why = psprintf("not checked: role %s may not read %s",
+						GetUserNameFromId(GetUserId(), false),
+						pg_class_aclcheck(a, GetUserId(), ACL_SELECT) != ACLCHECK_OK ?
+						get_rel_name(a) : get_rel_name(b));
+		return false;
+	}
+	reader = cu_reader_of(a, b);
+	if (!OidIsValid(reader))
+	{
+		if (a == b)
+			*why = psprintf("not checked: the owner of %s (%s) may not read it, and the check runs as the table's owner; fix: GRANT SELECT ON %s TO %s",
+							get_rel_name(a), GetUserNameFromId(cu_rel_owner(a), false),
+							get_rel_name(a), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
+		else
+			*why = psprintf("not checked: neither the owner of %s (%s) nor the owner of %s (%s) may read both tables, and the check runs as a table's owner; fix: GRANT SELECT ON %s TO %s",
+							get_rel_name(a), GetUserNameFromId(cu_rel_owner(a), false),
+							get_rel_name(b), GetUserNameFromId(cu_rel_owner(b), false),
+							get_rel_name(b), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
+		return false;
+	}
+	cu_enter(cx, reader, SECURITY_RESTRICTED_OPERATION);
+	return true;
 }
 
 /* Current extension version */
@@ -142,6 +185,8 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 	Oid			relid = cu_lookup_plain_table(nsp, child);
 	bool		isnull;
 	int64		orphans;
+	CuContext	cx;
+	char	   *why;
 
 	if (!OidIsValid(parent) || !OidIsValid(relid))
 		return add_check(checks, item, false, "table missing");
@@ -157,11 +202,14 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 							 psprintf("mcp_connectors.id is %s but %s.connector_id is %s",
 									  format_type_be(pt), child, format_type_be(ct)));
 	}
+	if (!verify_enter(&cx, relid, parent, &why))
+		return add_check(checks, item, false, why);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL), "
 						 "       pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL AND NOT EXISTS "
 						 "         (SELECT 1 FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id)) "
 						 "FROM %s c", cu_qualify(nsp, "mcp_connectors"), cu_qualify(nsp, child)),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	orphans = cu_spi_getint64(0, 2, &isnull);
 	return add_check(checks, item, orphans == 0,
 					 psprintf("%lld linked rows, %lld pointing at no connector",
@@ -176,6 +224,8 @@ check_connectors(List *checks, const char *nsp, Oid parent)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	bool		isnull;
+	CuContext	cx;
+	char	   *why;
 
 	if (!OidIsValid(parent))
 		return add_check(checks, item, false, "table mcp_connectors does not exist");
@@ -190,8 +240,11 @@ check_connectors(List *checks, const char *nsp, Oid parent)
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed == 0 || !cu_spi_getbool(0, 1, &isnull))
 		return add_check(checks, item, false, "mcp_connectors has no valid primary key on id");
+	if (!verify_enter(&cx, parent, parent, &why))
+		return add_check(checks, item, false, why);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", cu_qualify(nsp, "mcp_connectors")),
 				SPI_OK_SELECT);
+	cu_leave(&cx);
 	return add_check(checks, item, true,
 					 psprintf("%lld connectors, each reachable by its primary key",
 							  (long long) cu_spi_getint64(0, 1, &isnull)));
@@ -240,7 +293,8 @@ check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
 		return add_check(checks, item, false, "table mcp_connectors does not exist");
 	values[0] = ObjectIdGetDatum(parent);
 	cu_spi_exec_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
-					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id') "
+					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id'), "
+					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id')::pg_catalog.regclass::pg_catalog.oid "
 					 "FROM pg_catalog.pg_attribute a "
 					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -265,17 +319,25 @@ check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
 	else
 	{
 		char	   *seq = cu_spi_getstring(0, 3);
+		Oid			seqrelid;
 		int64		max_id,
 					last;
+		CuContext	cx;
+		char	   *why;
 
 		if (!identity && !(def && strstr(def, "nextval(")))
 			return add_check(checks, item, false,
 							 psprintf("DEFAULT is %s, not a sequence", def ? def : "not set"));
 		if (!seq)
 			return add_check(checks, item, false, "no sequence is owned by mcp_connectors.id");
+		seqrelid = DatumGetObjectId(cu_spi_getdatum(0, 4, &isnull));
+		/* a sequence owned by a column has the table's owner */
+		if (!verify_enter(&cx, parent, seqrelid, &why))
+			return add_check(checks, item, false, why);
 		cu_spi_exec(psprintf("SELECT COALESCE((SELECT pg_catalog.max(id) FROM %s), 0), "
 							 "(SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s)",
 							 cu_qualify(nsp, "mcp_connectors"), seq), SPI_OK_SELECT);
+		cu_leave(&cx);
 		max_id = cu_spi_getint64(0, 1, &isnull);
 		last = cu_spi_getint64(0, 2, &isnull);
 		if (last < max_id)

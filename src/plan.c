@@ -271,10 +271,12 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 	if (!OidIsValid(reader))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot check the rows of table "%s" against table "%s"",
+				 errmsg("cannot check the rows of table \"%s\" against table \"%s\"",
 						childq, t->qualname),
-				 errdetail("Foreign key "%s" is not validated, so its rows are checked with a query run as the owner of one of the tables, and neither role %s nor role %s may read both tables.",
-						   fk->conname, GetUserNameFromId(cu_rel_owner(fk->relid), false),
+				 errdetail("%s, so its rows are checked with a query that runs as the owner of one of the tables, and neither role %s nor role %s may read both tables.",
+						   fk->synthetic ? psprintf("Foreign key \"%s\" is to be created", fk->conname) :
+						   psprintf("Foreign key \"%s\" is not validated", fk->conname),
+						   GetUserNameFromId(cu_rel_owner(fk->relid), false),
 						   GetUserNameFromId(cu_rel_owner(t->relid), false)),
 				 errhint("GRANT SELECT ON %s TO %s, then try again.  Nothing was changed.",
 						 t->qualname, quote_identifier(GetUserNameFromId(cu_rel_owner(fk->relid), false)))));

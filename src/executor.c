@@ -218,8 +218,16 @@ expect_none(CuStep *step)
 {
 	bool		isnull;
 	int64		n;
+	CuContext	cx;
+	int			rc;
 
-	if (SPI_execute(step->sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* a work table the owner's code could reach: as the owner (run_as) */
+	if (OidIsValid(step->run_as))
+		cu_enter(&cx, step->run_as, SECURITY_RESTRICTED_OPERATION);
+	rc = SPI_execute(step->sql, true, 1);
+	if (OidIsValid(step->run_as))
+		cu_leave(&cx);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute failed for: %s", step->sql);
 	n = cu_spi_getint64(0, 1, &isnull);
 	if (n != 0)

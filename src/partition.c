@@ -641,6 +641,8 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, NoLock,
 				psprintf("SELECT pg_catalog.count(*) FROM %s", moved));
 	((CuStep *) llast(plan->steps))->action = CU_ACT_EXPECT_NONE;
+	/* the owner's triggers above could have put statistics on the work table */
+	as_owner(plan, owner);
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", moved));
 	foreach(lc, t->leaves)
 	{

@@ -140,6 +140,32 @@ GRANT SELECT ON tplan.p2 TO regress_cu_planner_b;
 SELECT connector_uuid_convert('tplan.p2'::regclass);
 SELECT format_type(atttypid, atttypmod) AS p2_id FROM pg_attribute WHERE attrelid = 'tplan.p2'::regclass AND attname = 'id';
 
+-- 6. a hash-partitioned key table whose CHECK constraint (run as the owner
+-- while rows move) puts a statistics trap on the work table the rows move
+-- through: the guard that counts that table runs as the owner too
+SET ROLE regress_cu_planner;
+CREATE TABLE tplan.h (id serial PRIMARY KEY, name text) PARTITION BY HASH (id);
+CREATE TABLE tplan.h_0 PARTITION OF tplan.h FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE tplan.h_1 PARTITION OF tplan.h FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+INSERT INTO tplan.h (name) SELECT 'h' || g FROM generate_series(1, 10) g;
+CREATE FUNCTION tplan.plant() RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE w regclass;
+BEGIN
+    SELECT c.oid INTO w FROM pg_catalog.pg_class c
+    WHERE c.relname LIKE 'connector\_uuid\_moved\_%' AND c.relnamespace = 'tplan'::regnamespace;
+    IF w IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_statistic_ext WHERE stxrelid = w) THEN
+        EXECUTE pg_catalog.format('CREATE STATISTICS tplan.trap_moved ON (name || (tplan.escalate(%L))::text), id FROM %s',
+                                  'statistics on the work table', w);
+    END IF;
+    RETURN true;
+END $$;
+ALTER TABLE tplan.h ADD CONSTRAINT plant CHECK (tplan.plant());
+RESET ROLE;
+TRUNCATE tplan.log;
+SELECT connector_uuid_convert('tplan.h'::regclass);
+SELECT format_type(atttypid, atttypmod) AS h_id FROM pg_attribute WHERE attrelid = 'tplan.h'::regclass AND attname = 'id';
+SELECT 'partitioned convert' AS after, path, ran_as, succeeded FROM tplan.log GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+
 DROP EXTENSION connector_uuid;
 SET client_min_messages = warning;
 DROP SCHEMA tplan CASCADE;

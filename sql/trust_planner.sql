@@ -140,6 +140,12 @@ GRANT SELECT ON tplan.p2 TO regress_cu_planner_b;
 SELECT connector_uuid_convert('tplan.p2'::regclass);
 SELECT format_type(atttypid, atttypmod) AS p2_id FROM pg_attribute WHERE attrelid = 'tplan.p2'::regclass AND attname = 'id';
 
+-- verify, likewise, cannot check links it could only read as neither owner:
+-- it says so and goes on
+ALTER TABLE tplan.mcp_servers OWNER TO regress_cu_planner_b;
+SELECT item, passed, detail FROM connector_uuid_verify(thorough => true) WHERE NOT passed ORDER BY item;
+ALTER TABLE tplan.mcp_servers OWNER TO regress_cu_planner;
+
 -- 6. a hash-partitioned key table whose CHECK constraint (run as the owner
 -- while rows move) puts a statistics trap on the work table the rows move
 -- through: the guard that counts that table runs as the owner too

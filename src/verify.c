@@ -44,6 +44,13 @@ add_check(List *checks, const char *item, bool passed, char *detail)
 	return lappend(checks, c);
 }
 
+/* relid's quoted, schema-qualified name */
+static char *
+qualified(Oid relid)
+{
+	return cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
 /*
  * Enter the context a query reading relations a and b (a == b: one table)
  * runs in: as the owner of one of them that may read both, under
@@ -73,12 +80,12 @@ verify_enter(CuContext *cx, Oid a, Oid b, char **why)
 		if (a == b)
 			*why = psprintf("not checked: the owner of %s (%s) may not read it, and the check runs as the table's owner; fix: GRANT SELECT ON %s TO %s",
 							get_rel_name(a), GetUserNameFromId(cu_rel_owner(a), false),
-							get_rel_name(a), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
+							qualified(a), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
 		else
 			*why = psprintf("not checked: neither the owner of %s (%s) nor the owner of %s (%s) may read both tables, and the check runs as a table's owner; fix: GRANT SELECT ON %s TO %s",
 							get_rel_name(a), GetUserNameFromId(cu_rel_owner(a), false),
 							get_rel_name(b), GetUserNameFromId(cu_rel_owner(b), false),
-							get_rel_name(b), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
+							qualified(b), quote_identifier(GetUserNameFromId(cu_rel_owner(a), false)));
 		return false;
 	}
 	cu_enter(cx, reader, SECURITY_RESTRICTED_OPERATION);

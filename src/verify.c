@@ -16,7 +16,10 @@
  * Nothing here writes, so it runs on a hot standby.  It reads the catalogs;
  * a link check scans a child table only when no valid, enabled foreign key
  * already proves the links (or when thorough => true).  Counting the
- * connectors is an index-only scan of the primary key.
+ * connectors is an index-only scan of the primary key.  Every query over
+ * an application table runs as a table's owner under
+ * SECURITY_RESTRICTED_OPERATION (verify_enter), since planning it folds
+ * what the owner wrote; a check no owner can read for fails and says so.
  *
  * IDENTIFICATION
  *	  src/verify.c

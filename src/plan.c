@@ -98,8 +98,9 @@ cu_step_lock(CuStep *step, Oid relid, LOCKMODE mode)
 }
 
 /*
- * mode on every partition below relid (ALTER TABLE, DROP and CREATE
- * TRIGGER and foreign keys recurse to them), if it is partitioned.
+ * mode on every partition and inheritance child below relid (ALTER TABLE
+ * recurses to both; DROP and CREATE TRIGGER and foreign keys to
+ * partitions).
  */
 void
 cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
@@ -109,11 +110,14 @@ cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
 	uint64		i;
 	bool		isnull;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+	if (!OidIsValid(relid))
 		return;
 	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT t.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) t "
-					 "WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
+	/* partitions at any depth, and inheritance children: ALTER TABLE recurses to both */
+	cu_spi_exec_args("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION "
+					 "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+					 "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
+					 "SELECT t.relid FROM tree t WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	for (i = 0; i < SPI_processed; i++)
 		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);

@@ -1797,6 +1797,8 @@ cu_check_new_ids(CuPlan *plan)
 	int64		base;
 	int64		limit = cu_int_type_max(plan->int_type);
 	bool		by_sequence = false;
+	char	   *narrow = NULL;	/* a referencing column's smaller type */
+	Oid			narrow_type = InvalidOid;
 
 	if (plan->registered)
 	{
@@ -1825,6 +1827,28 @@ cu_check_new_ids(CuPlan *plan)
 		limit = plan->seq_max;
 		by_sequence = true;
 	}
+	/* a referencing column recorded with a smaller type holds them too */
+	if (plan->registered && !cu_revert_to_bigint)
+	{
+		ListCell   *lc;
+
+		foreach(lc, t->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc);
+			Oid			typid;
+			char		on_delete;
+
+			if (cu_registry_column(plan->table_id, fk, &typid, &on_delete) &&
+				cu_int_type_max(typid) < limit)
+			{
+				limit = cu_int_type_max(typid);
+				by_sequence = false;
+				narrow = psprintf("%s, the type of column \"%s\" of table \"%s\",",
+								  format_type_be(typid), fk->attname, cu_qualify(fk->nspname, fk->relname));
+				narrow_type = typid;
+			}
+		}
+	}
 	if (count == 0 || (base <= limit && count <= limit - base))
 		return;
 	ereport(ERROR,
@@ -1832,13 +1856,14 @@ cu_check_new_ids(CuPlan *plan)
 			 errmsg_plural("%lld row of table \"%s\" created at uuid time does not fit in %s",
 						   "%lld rows of table \"%s\" created at uuid time do not fit in %s",
 						   (unsigned long) count, (long long) count, t->qualname,
+						   narrow ? format_type_be(narrow_type) :
 						   by_sequence ? "the key's sequence" : format_type_be(plan->int_type)),
 			 errdetail("The revert numbers them from %lld to %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
 					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
 					   (long long) (count > PG_INT64_MAX - base ? PG_INT64_MAX : base + count),
 					   (long long) base,
-					   by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
-			 plan->int_type != INT8OID ?
+					   narrow ? narrow : by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
+			 (plan->int_type != INT8OID || narrow) ?
 			 errhint("SET connector_uuid.revert_to_bigint = on to revert column \"%s\" and the columns referencing it to bigint (with a bigint sequence or identity) instead, or delete those rows.  Nothing was changed.",
 					 t->pkattname) :
 			 errhint("Raise the sequence's MAXVALUE (ALTER SEQUENCE ... MAXVALUE), or delete those rows.  Nothing was changed.")));

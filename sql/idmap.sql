@@ -116,6 +116,38 @@ SELECT ('x' || substr(replace(connector_uuid_v7('1999-12-31 23:59:59.9995+00', 1
        AS ms, extract(epoch FROM timestamptz '1999-12-31 23:59:59.999+00') * 1000 AS expected;
 SELECT substr(connector_uuid_generate_v7()::text, 15, 1) AS generated_version;
 
+-- a conversion that fails in a step, caught in a savepoint: the id map it
+-- loaded is gone with the savepoint (nobody maps ids with the table's key
+-- afterwards), and a trap's own exception block inside a step keeps it
+CREATE TABLE keyed (id serial PRIMARY KEY, v integer);
+INSERT INTO keyed (v) SELECT g FROM generate_series(1, 5) g;
+CREATE FUNCTION fails_when_asked(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN
+        NULL;
+    END;
+    IF current_setting('regress.fail_rewrite', true) = 'on' THEN
+        RAISE EXCEPTION 'failing the rewrite on purpose';
+    END IF;
+    RETURN true;
+END $$;
+ALTER TABLE keyed ADD CONSTRAINT keyed_v_check CHECK (fails_when_asked(v) AND id IS NOT NULL);
+BEGIN;
+SET LOCAL regress.fail_rewrite = on;
+SAVEPOINT before_convert;
+SELECT connector_uuid_convert('keyed'::regclass);
+ROLLBACK TO SAVEPOINT before_convert;
+SELECT connector_uuid_to_uuid(1::int8, (SELECT last_value FROM connector_uuid_table_id_seq)::int4);
+ROLLBACK;
+SELECT connector_uuid_convert('keyed'::regclass);
+SELECT pg_typeof(id)::text, count(*) FROM keyed GROUP BY 1;
+SELECT connector_uuid_revert('keyed'::regclass);
+SELECT pg_typeof(id)::text, array_agg(id ORDER BY id) FROM keyed GROUP BY 1;
+DROP TABLE keyed;
+DROP FUNCTION fails_when_asked(integer);
+
 DROP EXTENSION connector_uuid;
 DROP SCHEMA idm CASCADE;
 RESET search_path;

@@ -70,6 +70,10 @@ CREATE RULE audit_note AS ON INSERT TO audit DO ALSO
 CREATE TABLE labels (label text);
 CREATE VIEW gen_labels AS SELECT g.id, l.label FROM gen g CROSS JOIN labels l;
 CREATE MATERIALIZED VIEW gen_notes AS SELECT id, note FROM gen;
+-- a referencing table with an inheritance child (its rewrite recurses there)
+CREATE TABLE gen_inh (gen_id integer REFERENCES gen);
+CREATE TABLE gen_inh_child () INHERITS (gen_inh);
+INSERT INTO gen_inh_child VALUES (1), (2);
 INSERT INTO gen (note) SELECT 'note ' || i FROM generate_series(1, 20) i;
 INSERT INTO gen_ref SELECT i, 1 + i % 2, i FROM generate_series(1, 20) i;
 

@@ -83,6 +83,24 @@ SELECT connector_uuid_revert('stop');
 RESET connector_uuid.revert_to_bigint;
 SELECT id FROM stop ORDER BY id;
 
+-- a referencing column recorded as smallint holds the new integers too
+CREATE TABLE wide (id serial PRIMARY KEY);
+CREATE TABLE narrow_ref (id serial PRIMARY KEY, wide_id smallint REFERENCES wide);
+SELECT setval('wide_id_seq', 40000);
+INSERT INTO wide DEFAULT VALUES;
+INSERT INTO narrow_ref (wide_id) VALUES (NULL);
+SELECT connector_uuid_convert('wide');
+INSERT INTO wide DEFAULT VALUES;
+INSERT INTO narrow_ref (wide_id) SELECT id FROM wide WHERE connector_uuid_lookup('wide'::regclass, 40001::bigint) IS DISTINCT FROM id;
+SELECT connector_uuid_revert('wide');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_typeof(id)::text FROM wide LIMIT 1;
+SET connector_uuid.revert_to_bigint = on;
+SELECT connector_uuid_revert('wide');
+RESET connector_uuid.revert_to_bigint;
+SELECT w.id, pg_typeof(r.wide_id)::text AS ref_type FROM wide w JOIN narrow_ref r ON r.wide_id = w.id ORDER BY 1;
+
+DROP TABLE narrow_ref, wide;
 DROP TABLE top_ref, top, itop, stop, snap_top, snap_top_ref, snap_itop, snap_uuids;
 DROP EXTENSION connector_uuid;
 DROP SCHEMA rr;

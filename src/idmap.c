@@ -68,6 +68,7 @@ typedef struct CuMapState
 	uint8		key[16];
 	CuMapPair  *pairs;
 	uint64		npairs;
+	SubTransactionId subid;		/* the subtransaction that loaded it */
 	MemoryContext cxt;
 } CuMapState;
 
@@ -89,6 +90,27 @@ idmap_xact_callback(XactEvent event, void *arg)
 			break;
 		default:
 			break;
+	}
+}
+
+/*
+ * Forget the map when the subtransaction that loaded it aborts (a caller
+ * that caught the migration's error in a savepoint must not keep a map that
+ * maps ids with the table's key).  Subtransactions that the application's
+ * code opens and aborts inside a step (an exception block) are inner ones:
+ * the map stays for the rest of the step.
+ */
+static void
+idmap_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && active_map != NULL &&
+		active_map->subid == mySubid)
+	{
+		MemoryContext cxt = active_map->cxt;
+
+		active_map = NULL;
+		MemoryContextDelete(cxt);
 	}
 }
 
@@ -142,6 +164,7 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 	if (!callback_registered)
 	{
 		RegisterXactCallback(idmap_xact_callback, NULL);
+		RegisterSubXactCallback(idmap_subxact_callback, NULL);
 		callback_registered = true;
 	}
 	cu_idmap_deactivate();
@@ -247,6 +270,7 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 	}
 	elog(DEBUG1, "connector_uuid: id map of %s loaded: %llu pairs, %zu bytes",
 		 qualname, (unsigned long long) n, MemoryContextMemAllocated(cxt, true));
+	state->subid = GetCurrentSubTransactionId();
 	active_map = state;
 }
 

@@ -98,8 +98,9 @@ cu_step_lock(CuStep *step, Oid relid, LOCKMODE mode)
 }
 
 /*
- * mode on every partition below relid (ALTER TABLE, DROP and CREATE
- * TRIGGER and foreign keys recurse to them), if it is partitioned.
+ * mode on every partition and inheritance child below relid (ALTER TABLE
+ * recurses to both; DROP and CREATE TRIGGER and foreign keys to
+ * partitions).
  */
 void
 cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
@@ -109,11 +110,14 @@ cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
 	uint64		i;
 	bool		isnull;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+	if (!OidIsValid(relid))
 		return;
 	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT t.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) t "
-					 "WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
+	/* partitions at any depth, and inheritance children: ALTER TABLE recurses to both */
+	cu_spi_exec_args("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION "
+					 "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+					 "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
+					 "SELECT t.relid FROM tree t WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	for (i = 0; i < SPI_processed; i++)
 		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);
@@ -1481,6 +1485,49 @@ plan_internal(CuPlan *plan, CuInternalAction action, LOCKMODE mode, char *text)
 		cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), AccessShareLock);
 }
 
+/*
+ * The work table through which rows of the key table reach the extension's
+ * tables.  Planning a query over an application table constant-folds
+ * expressions its owner wrote (statistics objects, index expressions, the
+ * checks of inheritance children), so the query that reads the key table
+ * runs as its owner under SECURITY_RESTRICTED_OPERATION and writes here;
+ * only our own statement, planned over this table and ours, writes the map.
+ * Rows: kind 'p' a pair (n, u), 'd' the highest id the key derives, 'm'
+ * the highest key after a revert.
+ */
+#define CU_WORK_TABLE "pg_temp.connector_uuid_work"
+
+static Oid
+plan_work_table(CuPlan *plan)
+{
+	Oid			owner = cu_rel_owner(plan->target->relid);
+
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+				"CREATE TABLE " CU_WORK_TABLE " (kind pg_catalog.\"char\" NOT NULL, "
+				"n pg_catalog.int8, u pg_catalog.uuid) ON COMMIT DROP");
+	if (owner != GetUserId())
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+					psprintf("GRANT INSERT ON " CU_WORK_TABLE " TO %s",
+							 quote_identifier(GetUserNameFromId(owner, false))));
+	return owner;
+}
+
+/* A step that reads the key table (sql) as its owner */
+static void
+plan_read_as_owner(CuPlan *plan, Oid owner, char *sql)
+{
+	cu_plan_add(plan, CU_STEP_SQL, plan->target->relid, plan->target->relname,
+				AccessShareLock, sql);
+	last_step(plan)->run_as = owner;
+}
+
+static void
+plan_drop_work_table(CuPlan *plan)
+{
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+				"DROP TABLE " CU_WORK_TABLE);
+}
+
 /* integer -> uuid */
 static void
 plan_to_uuid(CuPlan *plan)
@@ -1533,14 +1580,21 @@ plan_to_uuid(CuPlan *plan)
 	 * map rows to skip: a plain insert, the cheapest.
 	 */
 	if (strcmp(strategy, "v4") != 0 || cu_full_map)
+	{
+		Oid			owner = plan_work_table(plan);
+
+		plan_read_as_owner(plan, owner,
+						   psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n, u) SELECT 'p', t.%s, %s FROM %s t",
+									pk, newid, t->qualname));
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 					psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
-							 "SELECT %d, %s, t.%s, %s FROM %s t%s",
+							 "SELECT %d, %s, w.n, w.u FROM " CU_WORK_TABLE " w "
+							 "WHERE w.kind OPERATOR(pg_catalog.=) 'p'%s",
 							 map, tid, strcmp(strategy, "v4") == 0 ? "true" : "false",
-							 pk, newid, t->qualname,
 							 plan->registered ? " ON CONFLICT (table_id, old_id) DO NOTHING" : ""));
-	if (strcmp(strategy, "v4") != 0 || cu_full_map)
 		cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), RowExclusiveLock);
+		plan_drop_work_table(plan);
+	}
 	if (strcmp(strategy, "v4") != 0)
 		plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
 					  psprintf("load the %s ids of %s from the id map", strategy, t->qualname));
@@ -1571,6 +1625,7 @@ plan_to_int(CuPlan *plan)
 	List	   *seqextra_sql = NIL;
 	bool		full_map = true;
 	char	   *serial_to_bigint = NULL;
+	Oid			owner;
 	CuRegistry *r = plan->registered ? cu_registry_read(tid, t) : NULL;
 
 	/* the statements come from validated facts (registry.c), never from SQL text */
@@ -1653,21 +1708,33 @@ plan_to_int(CuPlan *plan)
 						   t->qualname, inttype));
 	cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), AccessShareLock);
 	cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), AccessShareLock);
-	/* (the highest integer given here, for the sequence at the end) */
+	/*
+	 * The rows created at uuid time, ranked in table order, and (a map
+	 * without the derived pairs) the highest id the key derives: read as the
+	 * table's owner; then numbered past every id the table has had.  (The
+	 * highest integer given here, for the sequence at the end.)
+	 */
+	owner = plan_work_table(plan);
+	plan_read_as_owner(plan, owner,
+					   psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n, u) "
+								"SELECT 'p', pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s FROM %s t "
+								"WHERE %s(t.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool) IS NULL%s",
+								pk, t->qualname, ext_qual("connector_uuid_to_int"), pk, tid,
+								full_map ? "" :
+								psprintf(" UNION ALL SELECT 'd', pg_catalog.max(%s(t2.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool)), NULL FROM %s t2",
+										 ext_qual("connector_uuid_to_int"), pk, tid, t->qualname)));
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 				psprintf("WITH added AS (INSERT INTO %s (table_id, derived, old_id, new_id) "
-						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.ctid), t.%s "
-						 "FROM %s t, (SELECT GREATEST("
+						 "SELECT %d, false, b.base OPERATOR(pg_catalog.+) w.n, w.u "
+						 "FROM " CU_WORK_TABLE " w, (SELECT GREATEST("
 						 "  (SELECT pg_catalog.max(old_id) FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
-						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), %s0) AS base) b "
-						 "WHERE %s(t.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool) IS NULL RETURNING old_id) "
+						 "  (SELECT seq_last_value FROM %s WHERE table_id OPERATOR(pg_catalog.=) %d), "
+						 "  (SELECT pg_catalog.max(d.n) FROM " CU_WORK_TABLE " d WHERE d.kind OPERATOR(pg_catalog.=) 'd'), "
+						 "  0) AS base) b "
+						 "WHERE w.kind OPERATOR(pg_catalog.=) 'p' RETURNING old_id) "
 						 "UPDATE %s SET seq_added_max = (SELECT pg_catalog.max(old_id) FROM added) "
 						 "WHERE table_id OPERATOR(pg_catalog.=) %d",
-						 map, tid, pk, t->qualname, map, tid, tables, tid,
-						 full_map ? "" :
-						 psprintf("(SELECT pg_catalog.max(%s(t2.%s::pg_catalog.uuid, %d::pg_catalog.int4, true::pg_catalog.bool)) FROM %s t2), ",
-								  ext_qual("connector_uuid_to_int"), pk, tid, t->qualname),
-						 ext_qual("connector_uuid_to_int"), pk, tid, tables, tid));
+						 map, tid, map, tid, tables, tid, tables, tid));
 	cu_step_lock(last_step(plan), ext_rel("connector_uuid_map"), RowExclusiveLock);
 	cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), RowExclusiveLock);
 	plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
@@ -1699,10 +1766,15 @@ plan_to_int(CuPlan *plan)
 	 * every id.  Always within the sequence's bounds.
 	 */
 	if (has_seq || identity)
+		plan_read_as_owner(plan, owner,
+						   psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n) SELECT 'm', pg_catalog.max(t.%s) FROM %s t",
+									pk, t->qualname));
+	if (has_seq || identity)
 		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 					psprintf("SELECT pg_catalog.setval(g.seqrelid, "
 							 "CASE WHEN g.seq_value IS NULL "
-							 "  THEN LEAST(GREATEST((SELECT pg_catalog.max(%s) FROM %s), g.seq_last_value, g.seqmin), g.seqmax) "
+							 "  THEN LEAST(GREATEST((SELECT pg_catalog.max(m.n) FROM " CU_WORK_TABLE " m "
+							 "                       WHERE m.kind OPERATOR(pg_catalog.=) 'm'), g.seq_last_value, g.seqmin), g.seqmax) "
 							 "  WHEN g.grow THEN g.seq_added_max ELSE g.seq_value END, "
 							 "g.seq_value IS NULL OR g.grow OR g.seq_is_called) "
 							 "FROM (SELECT s.seqrelid, s.seqmin, s.seqmax, r.seq_value, r.seq_is_called, r.seq_last_value, r.seq_added_max, "
@@ -1712,7 +1784,7 @@ plan_to_int(CuPlan *plan)
 							 "  FROM %s r, pg_catalog.pg_sequence s "
 							 "  WHERE r.table_id OPERATOR(pg_catalog.=) %d "
 							 "  AND s.seqrelid OPERATOR(pg_catalog.=) pg_catalog.pg_get_serial_sequence(%s, %s)::pg_catalog.regclass) g",
-							 pk, t->qualname, tables, tid,
+							 tables, tid,
 							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->pkattname)));
 	/* setval on the serial sequence (an identity's is new) */
 	if (has_seq || identity)
@@ -1720,6 +1792,7 @@ plan_to_int(CuPlan *plan)
 		cu_step_lock(last_step(plan), t->seqrelid, RowExclusiveLock);
 		cu_step_lock(last_step(plan), ext_rel("connector_uuid_tables"), AccessShareLock);
 	}
+	plan_drop_work_table(plan);
 }
 
 /*
@@ -1759,6 +1832,8 @@ cu_check_new_ids(CuPlan *plan)
 	int64		limit = cu_int_type_max(plan->int_type);
 	bool		by_sequence = false;
 	CuContext	cx;
+	char	   *narrow = NULL;	/* a referencing column's smaller type */
+	Oid			narrow_type = InvalidOid;
 
 	values[0] = Int32GetDatum(plan->table_id);
 	if (plan->registered)
@@ -1809,6 +1884,28 @@ cu_check_new_ids(CuPlan *plan)
 		limit = plan->seq_max;
 		by_sequence = true;
 	}
+	/* a referencing column recorded with a smaller type holds them too */
+	if (plan->registered && !cu_revert_to_bigint)
+	{
+		ListCell   *lc;
+
+		foreach(lc, t->fkeys)
+		{
+			CuForeignKey *fk = lfirst(lc);
+			Oid			typid;
+			char		on_delete;
+
+			if (cu_registry_column(plan->table_id, fk, &typid, &on_delete) &&
+				cu_int_type_max(typid) < limit)
+			{
+				limit = cu_int_type_max(typid);
+				by_sequence = false;
+				narrow = psprintf("%s, the type of column \"%s\" of table \"%s\",",
+								  format_type_be(typid), fk->attname, cu_qualify(fk->nspname, fk->relname));
+				narrow_type = typid;
+			}
+		}
+	}
 	if (count == 0 || (base <= limit && count <= limit - base))
 		return;
 	ereport(ERROR,
@@ -1816,13 +1913,14 @@ cu_check_new_ids(CuPlan *plan)
 			 errmsg_plural("%lld row of table \"%s\" created at uuid time does not fit in %s",
 						   "%lld rows of table \"%s\" created at uuid time do not fit in %s",
 						   (unsigned long) count, (long long) count, t->qualname,
+						   narrow ? format_type_be(narrow_type) :
 						   by_sequence ? "the key's sequence" : format_type_be(plan->int_type)),
 			 errdetail("The revert numbers them from %lld to %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
 					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
 					   (long long) (count > PG_INT64_MAX - base ? PG_INT64_MAX : base + count),
 					   (long long) base,
-					   by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
-			 plan->int_type != INT8OID ?
+					   narrow ? narrow : by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
+			 (plan->int_type != INT8OID || narrow) ?
 			 errhint("SET connector_uuid.revert_to_bigint = on to revert column \"%s\" and the columns referencing it to bigint (with a bigint sequence or identity) instead, or delete those rows.  Nothing was changed.",
 					 t->pkattname) :
 			 errhint("Raise the sequence's MAXVALUE (ALTER SEQUENCE ... MAXVALUE), or delete those rows.  Nothing was changed.")));

@@ -469,7 +469,7 @@ cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char *on_delete)
 								  "AND ((c.schema_name OPERATOR(pg_catalog.=) $2 AND c.table_name OPERATOR(pg_catalog.=) $3 "
 								  "      AND c.column_name OPERATOR(pg_catalog.=) $4) "
 								  "     OR (c.table_oid OPERATOR(pg_catalog.=) $5 AND c.column_number OPERATOR(pg_catalog.=) $6)) "
-								  "AND $7 IS NOT NULL "
+								  "AND $7 IS NOT NULL AND c.fk_on_delete IS NOT NULL "
 								  "AND (pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.<>) 'string' "
 								  "     OR (e.value #>> '{}') NOT IN ('a', 'r', 'c', 'n', 'd'))",
 								  ext_table("connector_uuid_columns")),

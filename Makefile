@@ -2,20 +2,27 @@
 
 MODULE_big = connector_uuid
 OBJS = \
+	src/settings.o \
 	src/entry.o \
 	src/catalog.o \
-	src/plan.o \
-	src/partition.o \
-	src/probe.o \
-	src/executor.o \
-	src/locking.o \
-	src/idgen.o \
-	src/idmap.o \
-	src/registry.o \
-	src/views.o \
-	src/verify.o \
+	src/discover.o \
+	src/dependents.o \
 	src/softref.o \
+	src/steps.o \
+	src/preflight.o \
 	src/privcheck.o \
+	src/probe.o \
+	src/connector.o \
+	src/partition.o \
+	src/plan.o \
+	src/locking.o \
+	src/progress.o \
+	src/executor.o \
+	src/registry.o \
+	src/idmap.o \
+	src/idgen.o \
+	src/verify.o \
+	src/security.o \
 	src/spi_util.o
 PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
 
@@ -43,5 +50,5 @@ connector_uuid--2.0.sql: connector_uuid--1.0.sql
 	    '-- during pg_restore, which creates extensions before tables).' \
 	    'SELECT @extschema@.connector_uuid_upgrade(true::pg_catalog.bool);' >> $@
 
-# every source file includes the one header
-$(OBJS): src/connector_uuid.h
+# the headers (a few, by layer: see the README's "How it works")
+$(OBJS): $(wildcard src/*.h)

@@ -142,8 +142,8 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- What the next ALTER EXTENSION would do.
 CREATE FUNCTION @extschema@.connector_uuid_plan(direction text DEFAULT NULL)
-RETURNS TABLE (step integer, relation text, statement text, lock_mode text,
-               rows bigint, total_bytes bigint)
+RETURNS TABLE (step integer, relation text, description text, statement text,
+               lock_mode text, rows bigint, total_bytes bigint)
 AS 'MODULE_PATHNAME', 'connector_uuid_plan'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
@@ -175,8 +175,8 @@ CREATE FUNCTION @extschema@.connector_uuid_plan(pk_table regclass,
                                                 on_delete_cascade boolean DEFAULT false,
                                                 namespace uuid DEFAULT NULL,
                                                 timestamp_column name DEFAULT NULL)
-RETURNS TABLE (step integer, relation text, statement text, lock_mode text,
-               rows bigint, total_bytes bigint)
+RETURNS TABLE (step integer, relation text, description text, statement text,
+               lock_mode text, rows bigint, total_bytes bigint)
 AS 'MODULE_PATHNAME', 'connector_uuid_plan_table'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 

@@ -1,28 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Catalog discovery: the primary key of the table to convert, its
- *	  sequence and default, every foreign key that references it, and the
- *	  state the tables are in (integer, uuid, or half converted).
+ *	  Small catalog helpers: the extension's schema and tables, names of
+ *	  relations and types, and the statements that put back a relation's
+ *	  grants and comments.
  *
- * Nothing here changes anything.  Everything is read from pg_constraint,
- * pg_attribute, pg_attrdef and pg_depend through SPI, so a renamed
- * constraint or an extra index changes nothing.  Callers are connected to
- * SPI and run under cu_safe_search_path(), so the expressions read back with
- * pg_get_expr() come out fully qualified.
+ * Nothing here changes anything, and nothing searches search_path.
  *
  * IDENTIFICATION
  *	  src/catalog.c
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "catalog.h"
+#include "spi_util.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -67,6 +66,20 @@ cu_extension_schema_name(void)
 	return get_namespace_name(cu_extension_schema());
 }
 
+/* One of the extension's own relations, quoted and schema-qualified */
+char *
+cu_extension_qual(const char *name)
+{
+	return cu_qualify(cu_extension_schema_name(), name);
+}
+
+/* One of the extension's own relations */
+Oid
+cu_extension_rel(const char *name)
+{
+	return get_relname_relid(name, cu_extension_schema());
+}
+
 /* The schema uuid-ossp is installed in; an error if it is not installed */
 Oid
 cu_uuid_ossp_schema(void)
@@ -108,6 +121,38 @@ cu_lookup_plain_table(const char *nspname, const char *relname)
 	return relid;
 }
 
+/* relid's quoted, schema-qualified name */
+char *
+cu_rel_qualname(Oid relid)
+{
+	return cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/* What kind of relation relid is, in words (for messages) */
+const char *
+cu_rel_kind_name(Oid relid)
+{
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			return "table";
+		case RELKIND_SEQUENCE:
+			return "sequence";
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			return "index";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+		default:
+			return "relation";
+	}
+}
+
 /* A type's SQL name, fully qualified where it must be */
 char *
 cu_type_name(Oid typid)
@@ -145,274 +190,19 @@ cu_is_integer_type(Oid typid)
 }
 
 /*
- * The state of the connector's MD5 secret index on relid: present, unique,
- * valid, and on md5(secret::text) WHERE secret IS NOT NULL (for a text
- * column the cast disappears from the deparsed expression).
+ * True if column attname of relid is of a built-in type: its cast to text
+ * is then PostgreSQL's (CREATE CAST takes owning one of the two types).
  */
-CuMd5State
-cu_md5_index_state(Oid relid)
+bool
+cu_builtin_type_column(Oid relid, const char *attname)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
+	AttrNumber	attnum = get_attnum(relid, attname);
+	Oid			typid;
 
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(CONNECTOR_MD5_INDEX);
-	cu_spi_exec_args("SELECT i.indisunique, i.indisvalid AND i.indisready, "
-					 "       pg_catalog.pg_get_expr(i.indexprs, i.indrelid) IN ('md5((secret)::text)', 'md5(secret)') "
-					 "       AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) '(secret IS NOT NULL)' "
-					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
-					 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	if (SPI_processed == 0)
-		return CU_MD5_MISSING;
-	if (!cu_spi_getbool(0, 1, &isnull))
-		return CU_MD5_NOT_UNIQUE;
-	if (!cu_spi_getbool(0, 2, &isnull))
-		return CU_MD5_NOT_VALID;
-	if (!cu_spi_getbool(0, 3, &isnull))
-		return CU_MD5_WRONG_SHAPE;
-	return CU_MD5_OK;
-}
-
-/*
- * Discover everything about converting relid's primary key.  Refuses up
- * front what the engine cannot do, before anything has changed.
- */
-CuTarget *
-cu_discover(Oid relid)
-{
-	CuTarget   *t = palloc0(sizeof(CuTarget));
-	Oid			argtypes[2] = {OIDOID, INT2OID};
-	Datum		values[2];
-	bool		isnull;
-	char		relkind;
-	uint64		i;
-	MemoryContext outer = CurrentMemoryContext;
-
-	relkind = get_rel_relkind(relid);
-	if (relkind == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	t->relid = relid;
-	t->relname = get_rel_name(relid);
-	t->nspname = get_namespace_name(get_rel_namespace(relid));
-	t->qualname = cu_qualify(t->nspname, t->relname);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", t->qualname)));
-
-	/* the primary key: one integer column */
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT c.oid, c.conname, pg_catalog.array_length(c.conkey, 1), c.conkey[1] "
-					 "FROM pg_catalog.pg_constraint c "
-					 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'p'",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", t->qualname),
-				 errdetail("The conversion rewrites the primary key column and the foreign keys that reference it."),
-				 errhint("Restore the primary key, then try again.  Nothing was changed.")));
-	t->pkconoid = (Oid) cu_spi_getint64(0, 1, &isnull);
-	t->pkconname = MemoryContextStrdup(outer, cu_spi_getstring(0, 2));
-	if (cu_spi_getint64(0, 3, &isnull) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("primary key \"%s\" of table \"%s\" has more than one column",
-						t->pkconname, t->qualname),
-				 errdetail("Only single-column primary keys can be converted to UUID.")));
-	t->pkattnum = (AttrNumber) cu_spi_getint64(0, 4, &isnull);
-
-	/* the key column: type, identity, default */
-	values[1] = Int16GetDatum(t->pkattnum);
-	cu_spi_exec_args("SELECT a.attname, a.atttypid, a.attidentity, "
-					 "       pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
-					 "FROM pg_catalog.pg_attribute a "
-					 "LEFT JOIN pg_catalog.pg_attrdef d "
-					 "  ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
-					 "WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.=) $2",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	t->pkattname = MemoryContextStrdup(outer, cu_spi_getstring(0, 1));
-	t->pktypid = (Oid) cu_spi_getint64(0, 2, &isnull);
-	{
-		char	   *ident = cu_spi_getstring(0, 3);
-
-		t->identity = (ident && ident[0]) ? ident[0] : '\0';
-	}
-	{
-		char	   *def = cu_spi_getstring(0, 4);
-
-		t->default_expr = def ? MemoryContextStrdup(outer, def) : NULL;
-	}
-	if (!cu_is_integer_type(t->pktypid) && t->pktypid != UUIDOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("primary key column \"%s\" of table \"%s\" is of type %s",
-						t->pkattname, t->qualname, format_type_be(t->pktypid)),
-				 errdetail("Only smallint, integer and bigint keys can be converted to UUID.")));
-
-	/* the sequence owned by the key column (serial or identity) */
-	cu_spi_exec_args("SELECT s.oid, n.nspname, s.relname "
-					 "FROM pg_catalog.pg_depend d "
-					 "JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.objid "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.relnamespace "
-					 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-					 "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-					 "  AND d.refobjid OPERATOR(pg_catalog.=) $1 AND d.refobjsubid OPERATOR(pg_catalog.=) $2 "
-					 "  AND s.relkind OPERATOR(pg_catalog.=) 'S' AND d.deptype IN ('a', 'i')",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	if (SPI_processed > 0)
-	{
-		t->seqrelid = (Oid) cu_spi_getint64(0, 1, &isnull);
-		t->seqqualname = MemoryContextStrdup(outer,
-											 cu_qualify(cu_spi_getstring(0, 2),
-														cu_spi_getstring(0, 3)));
-	}
-
-	/* every foreign key that references the table */
-	cu_spi_exec_args("SELECT c.oid, c.conrelid, n.nspname, r.relname, c.conname, "
-					 "       c.conkey[1], a.attname, a.atttypid, c.confupdtype, c.confdeltype, "
-					 "       c.confmatchtype, c.condeferrable, c.condeferred, c.convalidated, "
-					 "       pg_catalog.array_length(c.conkey, 1), c.confkey[1], "
-					 "       pg_catalog.obj_description(c.oid, 'pg_constraint'), "
-#if PG_VERSION_NUM >= 150000
-					 "       (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(sa.attname), ', ' ORDER BY u.o) "
-					 "        FROM pg_catalog.unnest(c.confdelsetcols) WITH ORDINALITY u(n, o) "
-					 "        JOIN pg_catalog.pg_attribute sa ON sa.attrelid OPERATOR(pg_catalog.=) c.conrelid "
-					 "          AND sa.attnum OPERATOR(pg_catalog.=) u.n), "
-#else
-					 "       NULL::pg_catalog.text, "
-#endif
-					 "       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', g.tgrelid::pg_catalog.int8, "
-					 "                  g.tgfoid::pg_catalog.int8, g.tgtype, g.tgenabled), ',') "
-					 "        FROM pg_catalog.pg_trigger g WHERE g.tgconstraint OPERATOR(pg_catalog.=) c.oid "
-					 "          AND g.tgenabled OPERATOR(pg_catalog.<>) 'O') "
-					 "FROM pg_catalog.pg_constraint c "
-					 "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace "
-					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
-					 "  AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
-					 "WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1 "
-					 "  AND c.conparentid OPERATOR(pg_catalog.=) 0 "
-					 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.confkey) "
-					 "ORDER BY c.conrelid, c.conname",
-					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		CuForeignKey *fk;
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		fk = palloc0(sizeof(CuForeignKey));
-		fk->conoid = (Oid) cu_spi_getint64(i, 1, &isnull);
-		fk->relid = (Oid) cu_spi_getint64(i, 2, &isnull);
-		fk->nspname = pstrdup(cu_spi_getstring(i, 3));
-		fk->relname = pstrdup(cu_spi_getstring(i, 4));
-		fk->conname = pstrdup(cu_spi_getstring(i, 5));
-		fk->attnum = (AttrNumber) cu_spi_getint64(i, 6, &isnull);
-		fk->attname = pstrdup(cu_spi_getstring(i, 7));
-		fk->atttypid = (Oid) cu_spi_getint64(i, 8, &isnull);
-		fk->upd_action = cu_spi_getstring(i, 9)[0];
-		fk->del_action = cu_spi_getstring(i, 10)[0];
-		fk->orig_del_action = fk->del_action;
-		fk->match_type = cu_spi_getstring(i, 11)[0];
-		fk->deferrable = cu_spi_getbool(i, 12, &isnull);
-		fk->deferred = cu_spi_getbool(i, 13, &isnull);
-		fk->validated = cu_spi_getbool(i, 14, &isnull);
-		if (cu_spi_getint64(i, 15, &isnull) != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("foreign key \"%s\" on table \"%s\" has more than one column",
-							fk->conname, cu_qualify(fk->nspname, fk->relname)),
-					 errdetail("Only single-column foreign keys to \"%s\" can be converted.",
-							   t->qualname)));
-		fk->comment = cu_spi_getstring(i, 17);
-		fk->set_columns = cu_spi_getstring(i, 18);
-		{
-			char	   *trigs = cu_spi_getstring(i, 19);
-			char	   *tok;
-			char	   *save;
-
-			for (tok = trigs ? strtok_r(trigs, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
-			{
-				CuFkTrigger *trig = palloc0(sizeof(CuFkTrigger));
-				long long	relid,
-							funcid;
-				int			tgtype;
-				char		enabled;
-
-				if (sscanf(tok, "%lld %lld %d %c", &relid, &funcid, &tgtype, &enabled) != 4)
-					elog(ERROR, "unexpected trigger state \"%s\"", tok);
-				trig->relid = (Oid) relid;
-				trig->nspname = get_namespace_name(get_rel_namespace(trig->relid));
-				trig->relname = get_rel_name(trig->relid);
-				trig->funcid = (Oid) funcid;
-				trig->tgtype = (int16) tgtype;
-				trig->enabled = enabled;
-				fk->triggers = lappend(fk->triggers, trig);
-			}
-		}
-		t->fkeys = lappend(t->fkeys, fk);
-		MemoryContextSwitchTo(old);
-	}
-
-	/* sizes, for the plan */
-	cu_spi_exec_args("SELECT c.reltuples::pg_catalog.int8, pg_catalog.pg_total_relation_size(c.oid) "
-					 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	t->reltuples = (double) cu_spi_getint64(0, 1, &isnull);
-	t->total_bytes = cu_spi_getint64(0, 2, &isnull);
-
-	return t;
-}
-
-/*
- * The state of the key and every reference to it (the connector's expected
- * child columns are among target->fkeys even when their foreign key was
- * dropped): integer, uuid, or mixed.  *detail says which column has which
- * type.
- */
-CuTableState
-cu_table_state(CuTarget *target, char **detail)
-{
-	int			nint = 0,
-				nuuid = 0;
-	StringInfoData buf;
-	ListCell   *lc;
-
-	if (target == NULL)
-		return CU_STATE_MISSING;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s.%s is %s", target->relname, target->pkattname,
-					 format_type_be(target->pktypid));
-	if (cu_is_integer_type(target->pktypid))
-		nint++;
-	else
-		nuuid++;
-
-	foreach(lc, target->fkeys)
-	{
-		CuForeignKey *fk = lfirst(lc);
-
-		appendStringInfo(&buf, ", %s.%s is %s", fk->relname, fk->attname,
-						 format_type_be(fk->atttypid));
-		if (cu_is_integer_type(fk->atttypid))
-			nint++;
-		else if (fk->atttypid == UUIDOID)
-			nuuid++;
-		else
-			nint = nuuid = -1000;	/* neither: always mixed */
-	}
-	if (detail)
-		*detail = buf.data;
-	if (nint > 0 && nuuid == 0)
-		return CU_STATE_INTEGER;
-	if (nuuid > 0 && nint == 0)
-		return CU_STATE_UUID;
-	return CU_STATE_MIXED;
+	if (attnum == InvalidAttrNumber)
+		return false;
+	typid = get_atttype(relid, attnum);
+	return typid < FirstNormalObjectId;
 }
 
 /*

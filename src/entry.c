@@ -11,7 +11,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "execute.h"
+#include "registry.h"
+#include "security.h"
+#include "spi_util.h"
+#include "verify.h"
 
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -24,112 +28,12 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
-PG_MODULE_MAGIC;
-
 PG_FUNCTION_INFO_V1(connector_uuid_upgrade);
 PG_FUNCTION_INFO_V1(connector_uuid_downgrade);
 PG_FUNCTION_INFO_V1(connector_uuid_plan);
 PG_FUNCTION_INFO_V1(connector_uuid_verify);
 
-/* settings */
-int			cu_lock_timeout_ms = 3000;
-int			cu_lock_retries = 5;
-bool		cu_revalidate_fkeys = false;
-bool		cu_allow_renumber = false;
-bool		cu_full_map = true;
-bool		cu_revert_to_bigint = false;
-int			cu_progress_level = INFO;
-int			cu_strategy = CU_STRATEGY_V4;
-char	   *cu_namespace = NULL;
-char	   *cu_timestamp_column = NULL;
-
-static const struct config_enum_entry strategy_options[] = {
-	{"v4", CU_STRATEGY_V4, false},
-	{"v5", CU_STRATEGY_V5, false},
-	{"v7", CU_STRATEGY_V7, false},
-	{NULL, 0, false}
-};
-
-static const struct config_enum_entry progress_options[] = {
-	{"info", INFO, false},
-	{"log", LOG, false},
-	{"off", 0, false},
-	{NULL, 0, false}
-};
-
-void		_PG_init(void);
 static void refuse_connector_table(Oid relid);
-
-/* Register the settings */
-void
-_PG_init(void)
-{
-	DefineCustomIntVariable("connector_uuid.lock_timeout",
-							"How long each attempt to lock a table may wait.",
-							"While an ACCESS EXCLUSIVE request waits, every query on that table queues behind it; "
-							"keep this short.  0 waits forever.",
-							&cu_lock_timeout_ms, 3000, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("connector_uuid.lock_retries",
-							"How many more times to try a lock that timed out.",
-							"Between attempts the migration sleeps with a growing backoff, so queued queries can run.",
-							&cu_lock_retries, 5, 0, 1000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("connector_uuid.revalidate_foreign_keys",
-							 "Scan referencing tables to validate the rebuilt foreign keys.",
-							 "Off: a foreign key that was valid before is recreated valid without a scan, "
-							 "since both sides are mapped by one injective function under exclusive locks.",
-							 &cu_revalidate_fkeys, false,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("connector_uuid.allow_renumber",
-							 "Let a downgrade give new integer ids when there is no id map.",
-							 "Without an id map (tables adopted at 2.0, or a restore without the map) the original "
-							 "integers are unknown; with this on, rows get new integers from the sequence.",
-							 &cu_allow_renumber, false,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("connector_uuid.revert_to_bigint",
-							 "Let a revert make the key and its references bigint.",
-							 "Off: a revert restores the type recorded at the conversion.  On: bigint instead "
-							 "(and a bigint sequence or identity), for when the rows created at uuid time "
-							 "need integers past the recorded type's maximum.",
-							 &cu_revert_to_bigint, false,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("connector_uuid.full_map",
-							 "Write every old id and its uuid to connector_uuid_map.",
-							 "Off (v4 only): write only the pairs that cannot be derived from the table's key; "
-							 "connector_uuid_lookup() derives the others.  Saves a pass and the map's size and WAL.",
-							 &cu_full_map, true,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomEnumVariable("connector_uuid.progress",
-							 "Where migration progress is reported.",
-							 "info: to the client as INFO and to the server log; log: server log only; off: neither "
-							 "(pg_stat_activity.query always shows the current step).",
-							 &cu_progress_level, INFO, progress_options,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomEnumVariable("connector_uuid.strategy",
-							 "How new UUIDs are made from old integer ids.",
-							 "v4: random-looking, from a keyed permutation (the default; the migration guide's "
-							 "uuid_generate_v4()).  v5: uuid_generate_v5(connector_uuid.namespace, 'table:id'), "
-							 "the same in every database.  v7: time-ordered (connector_uuid.timestamp_column, "
-							 "else the conversion time and the old id order).",
-							 &cu_strategy, CU_STRATEGY_V4, strategy_options,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("connector_uuid.namespace",
-							   "The namespace UUID of the v5 strategy.",
-							   NULL,
-							   &cu_namespace, "6ba7b811-9dad-11d1-80b4-00c04fd430c8",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("connector_uuid.timestamp_column",
-							   "The column whose time the v7 strategy puts in each existing row's id.",
-							   "Empty: the time of the conversion, with ids ordered as the old integers were.",
-							   &cu_timestamp_column, "",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
-#if PG_VERSION_NUM >= 150000
-	MarkGUCPrefixReserved("connector_uuid");
-#else
-	EmitWarningsOnPlaceholders("connector_uuid");
-#endif
-}
 
 /* Refuse unless we are running inside ALTER EXTENSION connector_uuid */
 static void
@@ -151,14 +55,12 @@ set_strategy(CuOptions *opt, const char *strategy, const char *namespace_uuid,
 {
 	opt->strategy_given = (strategy != NULL);
 	if (strategy == NULL)
-		strategy = cu_strategy == CU_STRATEGY_V5 ? "v5" :
-			cu_strategy == CU_STRATEGY_V7 ? "v7" : "v4";
-	if (strcmp(strategy, "v4") != 0 && strcmp(strategy, "v5") != 0 && strcmp(strategy, "v7") != 0)
+		opt->strategy = (CuStrategy) cu_strategy;
+	else if ((opt->strategy = cu_strategy_from_name(strategy)) == CU_STRATEGY_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid id strategy \"%s\"", strategy),
 				 errhint("Use 'v4', 'v5' or 'v7'.")));
-	opt->strategy = pstrdup(strategy);
 	if (namespace_uuid == NULL)
 		namespace_uuid = cu_namespace;
 	/* validates the text as a uuid */
@@ -278,6 +180,67 @@ begin_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
 	return ts;
 }
 
+/* One row of connector_uuid_plan() */
+typedef struct PlanRow
+{
+	int			step;			/* 0: a note */
+	const char *relation;
+	const char *description;
+	const char *statement;		/* NULL: none (a note, an internal step) */
+	const char *lock_mode;
+	bool		sized;			/* rows and total_bytes are known */
+	int64		rows;
+	int64		total_bytes;
+} PlanRow;
+
+/*
+ * Put row into ts, by the names of the columns the function was declared
+ * with: a database whose 1.0 script is of an earlier release (without the
+ * description column) gets the columns it has.  A note without a
+ * description column shows in the statement column, as it did then.
+ */
+static void
+put_plan_row(Tuplestorestate *ts, TupleDesc tupdesc, PlanRow *row)
+{
+	Datum	   *values = palloc0(sizeof(Datum) * tupdesc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * tupdesc->natts);
+	bool		has_description = false;
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), "description") == 0)
+			has_description = true;
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		const char *name = NameStr(TupleDescAttr(tupdesc, i)->attname);
+		const char *text = NULL;
+
+		nulls[i] = false;
+		if (strcmp(name, "step") == 0)
+			values[i] = Int32GetDatum(row->step);
+		else if (strcmp(name, "rows") == 0 || strcmp(name, "total_bytes") == 0)
+		{
+			nulls[i] = !row->sized;
+			values[i] = Int64GetDatum(strcmp(name, "rows") == 0 ? row->rows : row->total_bytes);
+		}
+		else
+		{
+			if (strcmp(name, "relation") == 0)
+				text = row->relation;
+			else if (strcmp(name, "description") == 0)
+				text = row->description;
+			else if (strcmp(name, "statement") == 0)
+				text = (row->statement || has_description) ? row->statement : row->description;
+			else if (strcmp(name, "lock_mode") == 0)
+				text = row->lock_mode;
+			nulls[i] = (text == NULL);
+			if (text)
+				values[i] = CStringGetTextDatum(text);
+		}
+	}
+	tuplestore_putvalues(ts, tupdesc, values, nulls);
+}
+
 /*
  * The rows of a plan: for relid with opt, or (relid invalid) for the
  * connector migration.  direction is 'upgrade', 'downgrade' or NULL: the
@@ -347,26 +310,24 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 
 	foreach(lc, plan->notes)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, true, true};
+		PlanRow		row = {0};
 
-		values[0] = Int32GetDatum(0);
-		values[1] = CStringGetTextDatum(plan->target->relname);
-		values[2] = CStringGetTextDatum(psprintf("-- %s", (char *) lfirst(lc)));
-		values[3] = CStringGetTextDatum("NONE");
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		row.relation = plan->target->relname;
+		row.description = lfirst(lc);
+		row.statement = psprintf("-- %s", (char *) lfirst(lc));
+		row.lock_mode = "NONE";
+		put_plan_row(ts, tupdesc, &row);
 	}
 	foreach(lc, plan->steps)
 	{
 		CuStep	   *step = lfirst(lc);
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		PlanRow		row = {0};
 
-		values[0] = Int32GetDatum(++k);
-		values[1] = step->relname ? CStringGetTextDatum(step->relname) : (Datum) 0;
-		nulls[1] = step->relname == NULL;
-		values[2] = CStringGetTextDatum(step->sql);
-		values[3] = CStringGetTextDatum(cu_lock_name(step->lockmode));
+		row.step = ++k;
+		row.relation = step->relname;
+		row.description = step->description;
+		row.statement = step->sql;
+		row.lock_mode = cu_lock_name(step->lockmode);
 		if (OidIsValid(step->relid) && get_rel_relkind(step->relid) != '\0')
 		{
 			Oid			argtypes[1] = {OIDOID};
@@ -377,12 +338,11 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 			cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8, pg_catalog.pg_total_relation_size(c.oid) "
 							 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
 							 SPI_OK_SELECT, 1, argtypes, args, NULL);
-			values[4] = Int64GetDatum(cu_spi_getint64(0, 1, &isnull));
-			values[5] = Int64GetDatum(cu_spi_getint64(0, 2, &isnull));
+			row.sized = true;
+			row.rows = cu_spi_getint64(0, 1, &isnull);
+			row.total_bytes = cu_spi_getint64(0, 2, &isnull);
 		}
-		else
-			nulls[4] = nulls[5] = true;
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		put_plan_row(ts, tupdesc, &row);
 	}
 
 	cu_leave(&cx);
@@ -393,8 +353,8 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 
 /*
  * connector_uuid_plan(direction text DEFAULT NULL)
- *   returns table (step int, relation text, statement text, lock_mode text,
- *                  rows bigint, total_bytes bigint)
+ *   returns table (step int, relation text, description text, statement text,
+ *                  lock_mode text, rows bigint, total_bytes bigint)
  *
  * The statements the next ALTER EXTENSION would run, in order: at 1.0 the
  * upgrade, at 2.0 the downgrade (or the one named: 'upgrade'/'downgrade').
@@ -566,7 +526,8 @@ connector_uuid_revert(PG_FUNCTION_ARGS)
  * connector_uuid_plan(pk_table regclass, direction text DEFAULT NULL,
  *                     strategy text DEFAULT NULL, on_delete_cascade boolean DEFAULT false,
  *                     namespace uuid DEFAULT NULL, timestamp_column name DEFAULT NULL)
- *   returns table (step, relation, statement, lock_mode, rows, total_bytes)
+ *   returns table (step, relation, description, statement, lock_mode, rows,
+ *                  total_bytes)
  *
  * What connector_uuid_convert (direction 'upgrade', the default for an
  * integer key) or connector_uuid_revert ('downgrade', the default for a

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * executor.c
- *	  Runs a plan: takes its locks, re-reads the catalogs once they are held,
- *	  runs each step through SPI, and reports progress.
+ *	  The one-transaction mode: takes a plan's locks, re-reads the catalogs
+ *	  once they are held, and runs each step through SPI, all inside the
+ *	  transaction of ALTER EXTENSION (or of the caller of convert/revert).
  *
  * Four things here are deliberate:
  *
@@ -28,16 +29,19 @@
  *   triggers fire as that owner then.  A step that fails in a way one of
  *   the DBA's event triggers may have caused says so in its hint.
  *
- * - Progress goes to the client as INFO (extension scripts raise
- *   client_min_messages to WARNING, which hides NOTICE), to the server log
- *   as LOG, and to pg_stat_activity.query, so another session can watch.
+ * - Each step's description goes to progress.c when it starts (INFO to
+ *   the client, LOG to the server log, pg_stat_activity), and its row count
+ *   and elapsed time when it has rewritten a table or taken a while.
  *
  * IDENTIFICATION
  *	  src/executor.c
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "execute.h"
+#include "registry.h"
+#include "security.h"
+#include "spi_util.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -59,101 +63,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-
-/*
- * What pg_stat_activity.query showed before the first progress report of
- * this transaction (the ALTER EXTENSION or SELECT statement), in
- * TopMemoryContext; put back when the migration ends, and by the
- * transaction callback when it fails, so that an idle session never shows
- * a migration step.
- */
-static char *saved_activity = NULL;
-
-/* Put back the activity text of before the migration */
-void
-cu_progress_done(void)
-{
-	if (saved_activity == NULL)
-		return;
-	pgstat_report_activity(STATE_RUNNING, saved_activity);
-	pfree(saved_activity);
-	saved_activity = NULL;
-}
-
-/* At the end of a transaction that reported progress (an error, mostly) */
-static void
-progress_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
-		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT)
-		cu_progress_done();
-}
-
-/*
- * Report progress: INFO to the client (unless connector_uuid.progress is
- * off or log), LOG to the server log, and the text into pg_stat_activity.
- */
-void
-cu_report_progress(const char *fmt,...)
-{
-	StringInfoData buf;
-	static bool callback_registered = false;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-
-	if (cu_progress_level == INFO)
-		ereport(INFO, (errmsg_internal("connector_uuid: %s", buf.data)));
-	if (cu_progress_level != 0)
-		ereport(LOG, (errhidestmt(true), errmsg_internal("connector_uuid: %s", buf.data)));
-
-	if (!callback_registered)
-	{
-		RegisterXactCallback(progress_xact_callback, NULL);
-		callback_registered = true;
-	}
-	if (saved_activity == NULL)
-		saved_activity = MemoryContextStrdup(TopMemoryContext,
-											 debug_query_string ? debug_query_string : "");
-	pgstat_report_activity(STATE_RUNNING, psprintf("connector_uuid: %s", buf.data));
-}
-
-/* A one-line summary of a statement (white space folded), for progress */
-static char *
-step_summary(CuStep *step)
-{
-	StringInfoData buf;
-	const char *p;
-	bool		space = false;
-
-	initStringInfo(&buf);
-	for (p = step->sql; *p && buf.len < 100; p++)
-	{
-		if (*p == ' ' || *p == '\n' || *p == '\t')
-		{
-			space = true;
-			continue;
-		}
-		if (space && buf.len > 0)
-			appendStringInfoChar(&buf, ' ');
-		space = false;
-		appendStringInfoChar(&buf, *p);
-	}
-	if (*p)
-		appendStringInfoString(&buf, "...");
-	return buf.data;
-}
 
 /*
  * Run one SQL step.  A GRANT ... GRANTED BY role (catalog.c: a grant that a
@@ -205,8 +114,11 @@ run_sql(CuStep *step)
 	rc = SPI_execute(run, false, 0);
 	if (OidIsValid(step->run_as) || OidIsValid(grantor))
 		cu_leave(&cx);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed (%s) for: %s", SPI_result_code_string(rc), run);
+	/* (a rule may rewrite the application's DML: SPI_OK_REWRITTEN) */
+	if (rc != step->spi_ok &&
+		!(rc == SPI_OK_REWRITTEN && step->spi_ok != SPI_OK_UTILITY && step->spi_ok != SPI_OK_SELECT))
+		elog(ERROR, "SPI_execute returned %s, expected %s, for: %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(step->spi_ok), run);
 }
 
 /*
@@ -233,10 +145,10 @@ expect_none(CuStep *step)
 	if (n != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("%lld rows of table \"%s\" found no partition to go to",
-						(long long) n, step->relname),
-				 errdetail("The guard \"%s\" found rows left behind.", step->sql),
-				 errhint("Nothing was changed: the whole conversion was rolled back.")));
+				 errmsg_plural("%lld row of table \"%s\" found no partition to go to",
+							   "%lld rows of table \"%s\" found no partition to go to",
+							   (unsigned long) n, (long long) n, step->relname),
+				 errdetail("The conversion was rolled back: nothing was changed.")));
 }
 
 /*
@@ -357,8 +269,9 @@ write_history(CuPlan *plan, const char *outcome, const char *rows_json,
 	values[0] = CStringGetTextDatum(plan->direction == CU_TO_UUID ? "to uuid" : "to integer");
 	values[1] = CStringGetTextDatum(t ? t->qualname : "");
 	values[2] = CStringGetTextDatum(rows_json);
-	values[3] = CStringGetTextDatum(plan->strategy ? plan->strategy :
-									plan->options->strategy ? plan->options->strategy : "v4");
+	values[3] = CStringGetTextDatum(cu_strategy_name(plan->strategy != CU_STRATEGY_NONE ? plan->strategy :
+													 plan->options->strategy != CU_STRATEGY_NONE ?
+													 plan->options->strategy : CU_STRATEGY_V4));
 	values[4] = TimestampTzGetDatum(started);
 	values[5] = CStringGetTextDatum(outcome);
 	cu_spi_exec_args(psprintf("INSERT INTO %s (direction, table_name, rows_per_table, strategy, "
@@ -588,7 +501,7 @@ cu_execute_plan(CuPlan *plan)
 		k++;
 		check_step_locks(step, k);
 		cu_report_progress("step %d of %d: %s: %s", k, nsteps,
-						   step->relname ? step->relname : "-", step_summary(step));
+						   step->relname ? step->relname : "-", step->description);
 		INSTR_TIME_SET_CURRENT(start);
 
 		run_step_hinted(plan, step, &rows, started, evtnames);

@@ -24,7 +24,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "registry.h"
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -264,4 +264,35 @@ connector_uuid_generate_v7(PG_FUNCTION_ARGS)
 				 errmsg("could not generate random values")));
 	cu_make_v7(v7_unix_ms(GetCurrentTimestamp()), rnd[0], rnd[1], result);
 	PG_RETURN_UUID_P(result);
+}
+
+/* The name of strategy: "v4", "v5" or "v7" */
+const char *
+cu_strategy_name(CuStrategy strategy)
+{
+	switch (strategy)
+	{
+		case CU_STRATEGY_V4:
+			return "v4";
+		case CU_STRATEGY_V5:
+			return "v5";
+		case CU_STRATEGY_V7:
+			return "v7";
+		case CU_STRATEGY_NONE:
+			break;
+	}
+	return "none";
+}
+
+/* The strategy named name, or CU_STRATEGY_NONE for none */
+CuStrategy
+cu_strategy_from_name(const char *name)
+{
+	if (strcmp(name, "v4") == 0)
+		return CU_STRATEGY_V4;
+	if (strcmp(name, "v5") == 0)
+		return CU_STRATEGY_V5;
+	if (strcmp(name, "v7") == 0)
+		return CU_STRATEGY_V7;
+	return CU_STRATEGY_NONE;
 }

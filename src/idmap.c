@@ -31,7 +31,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "registry.h"
+#include "spi_util.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -61,7 +62,7 @@ typedef struct CuMapState
 {
 	int			table_id;
 	char	   *qualname;		/* the key table, for messages */
-	char	   *strategy;		/* "v4", "v5" or "v7" */
+	CuStrategy	strategy;
 	bool		complete;		/* not v4: every id is in the map */
 	CuDirection direction;		/* CU_TO_UUID: sorted on old_id; CU_TO_INT:
 								 * on new_id */
@@ -193,10 +194,13 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
 	memcpy(state->key, VARDATA_ANY(key), 16);
 	strategy = cu_spi_getstring(0, 2);
-	if (strategy == NULL)
-		strategy = "v4";
-	state->strategy = MemoryContextStrdup(cxt, strategy);
-	state->complete = (strcmp(strategy, "v4") != 0);
+	state->strategy = strategy ? cu_strategy_from_name(strategy) : CU_STRATEGY_V4;
+	if (state->strategy == CU_STRATEGY_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("id map strategy of table id %d is damaged", table_id),
+				 errdetail("connector_uuid_tables.strategy must be 'v4', 'v5' or 'v7'.")));
+	state->complete = (state->strategy != CU_STRATEGY_V4);
 	SPI_freetuptable(SPI_tuptable);
 
 	/* count first, to allocate once */
@@ -334,7 +338,7 @@ connector_uuid_to_uuid(PG_FUNCTION_ARGS)
 						(long long) probe.old_id, state->qualname),
 				 errdetail("The table is being converted with strategy %s, whose ids are all taken from the id map; "
 						   "the map is incomplete: a row was hidden from the step that filled it, or its pair was deleted.",
-						   state->strategy),
+						   cu_strategy_name(state->strategy)),
 				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
 	PG_RETURN_UUID_P(result);
 }
@@ -371,7 +375,7 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 	 * the conversion made, and its pair is lost.  (Under v7 the conversion's
 	 * ids and the default's cannot be told apart.)
 	 */
-	if (missing_ok && strcmp(state->strategy, "v5") == 0 &&
+	if (missing_ok && state->strategy == CU_STRATEGY_V5 &&
 		(probe.new_id.data[6] >> 4) == 5)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -388,7 +392,7 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 				 errmsg("uuid %s of table \"%s\" is not in the id map", text, state->qualname),
 				 errdetail("The table was converted with strategy %s, whose ids are all taken from the id map; "
 						   "the map is incomplete: a row was hidden from the step that gave integers to the rows created after the conversion.",
-						   state->strategy),
+						   cu_strategy_name(state->strategy)),
 				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),

@@ -23,7 +23,7 @@
  * views, tables carrying policies, rules or triggers, tables a partitioned
  * key table's foreign keys reference, partitions of referencing tables, the
  * extension's own tables), each group in OID order, and last (connector
- * upgrade) the alembic_version row the last step stamps.  plan.c derives the
+ * upgrade) the alembic_version row the last step stamps.  steps.c derives the
  * lock steps in that order from the steps' own locks (CuStep.locks).
  *
  * IDENTIFICATION
@@ -31,7 +31,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "execute.h"
+#include "security.h"
+#include "spi_util.h"
 
 #include "access/xact.h"
 #include "catalog/pg_class.h"
@@ -54,120 +56,10 @@
 #include "pgstat.h"
 #endif
 
-/* The SQL name of a lock mode */
-const char *
-cu_lock_name(LOCKMODE mode)
-{
-	switch (mode)
-	{
-		case AccessShareLock:
-			return "ACCESS SHARE";
-		case RowShareLock:
-			return "ROW SHARE";
-		case RowExclusiveLock:
-			return "ROW EXCLUSIVE";
-		case ShareUpdateExclusiveLock:
-			return "SHARE UPDATE EXCLUSIVE";
-		case ShareLock:
-			return "SHARE";
-		case ShareRowExclusiveLock:
-			return "SHARE ROW EXCLUSIVE";
-		case ExclusiveLock:
-			return "EXCLUSIVE";
-		case AccessExclusiveLock:
-			return "ACCESS EXCLUSIVE";
-		default:
-			return "NONE";
-	}
-}
 
-/* What kind of relation relid is, in words (for messages) */
-const char *
-cu_rel_kind_name(Oid relid)
-{
-	switch (get_rel_relkind(relid))
-	{
-		case RELKIND_RELATION:
-		case RELKIND_PARTITIONED_TABLE:
-			return "table";
-		case RELKIND_SEQUENCE:
-			return "sequence";
-		case RELKIND_VIEW:
-			return "view";
-		case RELKIND_MATVIEW:
-			return "materialized view";
-		case RELKIND_INDEX:
-		case RELKIND_PARTITIONED_INDEX:
-			return "index";
-		case RELKIND_FOREIGN_TABLE:
-			return "foreign table";
-		default:
-			return "relation";
-	}
-}
 
-/*
- * The modes each table lock mode conflicts with, as a bit mask (bit n for
- * mode n): the table "Conflicting Lock Modes" of the manual.
- */
-static int
-conflicts(LOCKMODE mode)
-{
-#define M(m) (1 << (m))
-	switch (mode)
-	{
-		case AccessShareLock:
-			return M(AccessExclusiveLock);
-		case RowShareLock:
-			return M(ExclusiveLock) | M(AccessExclusiveLock);
-		case RowExclusiveLock:
-			return M(ShareLock) | M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
-		case ShareUpdateExclusiveLock:
-			return M(ShareUpdateExclusiveLock) | M(ShareLock) | M(ShareRowExclusiveLock) |
-				M(ExclusiveLock) | M(AccessExclusiveLock);
-		case ShareLock:
-			return M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareRowExclusiveLock) |
-				M(ExclusiveLock) | M(AccessExclusiveLock);
-		case ShareRowExclusiveLock:
-			return M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareLock) |
-				M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
-		case ExclusiveLock:
-			return M(RowShareLock) | M(RowExclusiveLock) | M(ShareUpdateExclusiveLock) | M(ShareLock) |
-				M(ShareRowExclusiveLock) | M(ExclusiveLock) | M(AccessExclusiveLock);
-		case AccessExclusiveLock:
-			return M(AccessShareLock) | M(RowShareLock) | M(RowExclusiveLock) |
-				M(ShareUpdateExclusiveLock) | M(ShareLock) | M(ShareRowExclusiveLock) |
-				M(ExclusiveLock) | M(AccessExclusiveLock);
-		default:
-			return 0;
-	}
-#undef M
-}
 
-/*
- * Whether holding held keeps out everyone that need would (held is need or
- * stronger).  SHARE is not stronger than ROW EXCLUSIVE or SHARE UPDATE
- * EXCLUSIVE, though its number is greater.
- */
-bool
-cu_lock_covers(LOCKMODE held, LOCKMODE need)
-{
-	return (conflicts(held) & conflicts(need)) == conflicts(need);
-}
 
-/* The weakest mode that covers both a and b */
-LOCKMODE
-cu_lock_combine(LOCKMODE a, LOCKMODE b)
-{
-	LOCKMODE	m;
-
-	for (m = Max(a, b); m < AccessExclusiveLock; m++)
-	{
-		if (cu_lock_covers(m, a) && cu_lock_covers(m, b))
-			return m;
-	}
-	return AccessExclusiveLock;
-}
 
 /*
  * How long one attempt to take all the locks may wait, in ms (0: no

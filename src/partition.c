@@ -27,7 +27,7 @@
  *	   empty old parent is dropped.
  *
  * Policies and triggers on the parent, and the views that read it, are
- * dropped before and created again after, by views.c.  What this cannot
+ * dropped before and created again after, by dependents.c.  What this cannot
  * carry over is refused up front (cu_partition_check).  The revert is the
  * same rebuild with the integer type.
  *
@@ -36,7 +36,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "plan.h"
+#include "security.h"
+#include "spi_util.h"
 
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -448,21 +450,11 @@ parent_objects(CuTarget *t)
 	return l;
 }
 
-/* The OIDs a query about relid ($1) returns */
-static List *
-oid_list(const char *sql, Oid relid)
+/* The last step of plan */
+static CuStep *
+last_step(CuPlan *plan)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	List	   *result = NIL;
-	uint64		i;
-	bool		isnull;
-
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args(sql, SPI_OK_SELECT, 1, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-		result = lappend_oid(result, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)));
-	return result;
+	return (CuStep *) llast(plan->steps);
 }
 
 /*
@@ -474,7 +466,7 @@ oid_list(const char *sql, Oid relid)
 static void
 as_owner(CuPlan *plan, Oid owner)
 {
-	((CuStep *) llast(plan->steps))->run_as = owner;
+	last_step(plan)->run_as = owner;
 }
 
 /*
@@ -553,13 +545,13 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	 * attaching a partition adds its foreign keys, dropping the old parent
 	 * removes them (RemoveConstraintById locks the referenced table).
 	 */
-	reftables = oid_list("SELECT DISTINCT x.relid FROM pg_catalog.pg_constraint c, "
+	reftables = cu_spi_oids("SELECT DISTINCT x.relid FROM pg_catalog.pg_constraint c, "
 						 "LATERAL (SELECT c.confrelid AS relid UNION ALL "
 						 "         SELECT t.relid FROM pg_catalog.pg_partition_tree(c.confrelid) t) x "
 						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'f' "
 						 "  AND c.confrelid OPERATOR(pg_catalog.<>) $1 ORDER BY 1", t->relid);
 	/* the sequences the parent owns, in the order of owned */
-	ownedseqs = oid_list("SELECT s.oid FROM pg_catalog.pg_depend d "
+	ownedseqs = cu_spi_oids("SELECT s.oid FROM pg_catalog.pg_depend d "
 						 "JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.objid "
 						 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
 						 "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
@@ -568,11 +560,14 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 
 	/* 1. the old parent out of the way, a new one in its place */
 	cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock,
-				psprintf("ALTER TABLE %s RENAME TO %s", t->qualname, quote_identifier(oldname)));
+				psprintf("ALTER TABLE %s RENAME TO %s", t->qualname, quote_identifier(oldname)),
+				"rename the old parent out of the way, to %s", oldname);
 	foreach(lc, renames)
-		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, lfirst(lc));
+		cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, lfirst(lc),
+					"old parent: %s out of the way", cu_statement_tag(lfirst(lc)));
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
-				psprintf("CREATE TABLE %s (LIKE %s %s)", stage, oldq, like));
+				psprintf("CREATE TABLE %s (LIKE %s %s)", stage, oldq, like),
+				"create an empty stage copy of the old parent");
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ALTER TABLE %s", stage);
 	if (t->default_expr)
@@ -587,21 +582,27 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 	if (newdefault)
 		appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
-				psprintf("ALTER TABLE %s OWNER TO %s", stage, owner_name));
+				psprintf("ALTER TABLE %s OWNER TO %s", stage, owner_name),
+				"give the stage copy to the table's owner");
 	/* the type change constant-folds its copied constraints: as the owner */
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, buf.data);
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, buf.data,
+				"give the stage copy's key the type %s", newtype);
 	as_owner(plan, owner);
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
 				psprintf("CREATE TABLE %s (LIKE %s %s) PARTITION BY HASH (%s)%s", t->qualname, stage, like, pk,
-						 tablespace ? psprintf(" TABLESPACE %s", tablespace) : ""));
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", stage));
+						 tablespace ? psprintf(" TABLESPACE %s", tablespace) : ""),
+				"create the new parent, partitioned by HASH of the %s key", newtype);
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", stage),
+				"drop the stage copy");
 	/* the owner's before its indexes are built: they build as the table's owner */
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
-				psprintf("ALTER TABLE %s OWNER TO %s", t->qualname, owner_name));
+				psprintf("ALTER TABLE %s OWNER TO %s", t->qualname, owner_name),
+				"give the new parent to the table's owner");
 
 	/* 2. what the old parent had */
 	foreach(lc, objects)
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, lfirst(lc));
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, lfirst(lc),
+					"new parent: %s, as the old parent had it", cu_statement_tag(lfirst(lc)));
 
 	/* 3. the partitions: detach, move rows to their new partition, rewrite, attach */
 	foreach(lc, t->leaves)
@@ -609,13 +610,16 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		CuLeaf	   *leaf = lfirst(lc);
 
 		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock,
-					psprintf("ALTER TABLE %s DETACH PARTITION %s", oldq, cu_qualify(leaf->nspname, leaf->relname)));
-		cu_step_lock((CuStep *) llast(plan->steps), t->relid, AccessExclusiveLock);
+					psprintf("ALTER TABLE %s DETACH PARTITION %s", oldq, cu_qualify(leaf->nspname, leaf->relname)),
+					"detach the partition from the old parent");
+		cu_step_lock(last_step(plan), t->relid, AccessExclusiveLock);
 	}
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
-				psprintf("CREATE UNLOGGED TABLE %s (LIKE %s)", moved, oldq));
+				psprintf("CREATE UNLOGGED TABLE %s (LIKE %s)", moved, oldq),
+				"create the work table for rows that change partition");
 	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock,
-				psprintf("ALTER TABLE %s OWNER TO %s", moved, owner_name));
+				psprintf("ALTER TABLE %s OWNER TO %s", moved, owner_name),
+				"give that work table to the table's owner");
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
@@ -624,7 +628,8 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 					psprintf("WITH moving AS (DELETE FROM %s WHERE NOT pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s) "
 							 "RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moving",
 							 cu_qualify(leaf->nspname, leaf->relname), parent, leaf->modulus, leaf->remainder,
-							 key_using, cols, moved, cols, cols));
+							 key_using, cols, moved, cols, cols),
+					"move out the rows whose new id hashes to another partition");
 		as_owner(plan, owner);
 	}
 	foreach(lc, t->leaves)
@@ -635,15 +640,18 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 					psprintf("WITH arriving AS (DELETE FROM %s WHERE pg_catalog.satisfies_hash_partition(%s::pg_catalog.regclass, %d, %d, %s) "
 							 "RETURNING %s) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM arriving",
 							 moved, parent, leaf->modulus, leaf->remainder, key_using,
-							 cols, cu_qualify(leaf->nspname, leaf->relname), cols, cols));
+							 cols, cu_qualify(leaf->nspname, leaf->relname), cols, cols),
+					"move in the rows whose new id hashes to this partition");
 		as_owner(plan, owner);
 	}
 	cu_plan_add(plan, CU_STEP_INTERNAL, InvalidOid, t->relname, NoLock,
-				psprintf("SELECT pg_catalog.count(*) FROM %s", moved));
-	((CuStep *) llast(plan->steps))->action = CU_ACT_EXPECT_NONE;
+				psprintf("SELECT pg_catalog.count(*) FROM %s", moved),
+				"check that every moved row found its partition");
+	(last_step(plan))->action = CU_ACT_EXPECT_NONE;
 	/* the owner's triggers above could have put statistics on the work table */
 	as_owner(plan, owner);
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", moved));
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, psprintf("DROP TABLE %s", moved),
+				"drop the work table");
 	foreach(lc, t->leaves)
 	{
 		CuLeaf	   *leaf = lfirst(lc);
@@ -665,17 +673,18 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 		}
 		if (leaf->has_default && newdefault)
 			appendStringInfo(&buf, ", ALTER COLUMN %s SET DEFAULT %s", pk, newdefault);
-		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock, buf.data);
-		((CuStep *) llast(plan->steps))->rewrites = true;
+		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock, buf.data,
+					"rewrite the partition's rows with their new ids");
+		(last_step(plan))->rewrites = true;
 		as_owner(plan, owner);
 		/* DROP IDENTITY drops the partition's own identity sequence */
 		if (leaf->identity)
-			foreach(lc3, oid_list("SELECT d.objid FROM pg_catalog.pg_depend d "
+			foreach(lc3, cu_spi_oids("SELECT d.objid FROM pg_catalog.pg_depend d "
 								  "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
 								  "  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
 								  "  AND d.refobjid OPERATOR(pg_catalog.=) $1 AND d.deptype OPERATOR(pg_catalog.=) 'i'",
 								  leaf->relid))
-				cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), AccessExclusiveLock);
+				cu_step_lock(last_step(plan), lfirst_oid(lc3), AccessExclusiveLock);
 	}
 	foreach(lc, t->leaves)
 	{
@@ -683,23 +692,26 @@ cu_plan_partitioned_rewrite(CuPlan *plan, const char *newtype, const char *newde
 
 		cu_plan_add(plan, CU_STEP_SQL, leaf->relid, leaf->relname, AccessExclusiveLock,
 					psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
-							 t->qualname, cu_qualify(leaf->nspname, leaf->relname), leaf->modulus, leaf->remainder));
+							 t->qualname, cu_qualify(leaf->nspname, leaf->relname), leaf->modulus, leaf->remainder),
+					"attach the partition to the new parent (modulus %d, remainder %d)", leaf->modulus, leaf->remainder);
 		as_owner(plan, owner);
 		/* the parent's foreign keys are added to the partition */
 		foreach(lc3, reftables)
-			cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), ShareRowExclusiveLock);
+			cu_step_lock(last_step(plan), lfirst_oid(lc3), ShareRowExclusiveLock);
 	}
 
 	/* 4. the sequences, then the empty old parent */
 	forboth(lc, owned, lc3, ownedseqs)
 	{
 		/* ALTER SEQUENCE takes SHARE ROW EXCLUSIVE on the sequence */
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, lfirst(lc));
-		cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), ShareRowExclusiveLock);
-		((CuStep *) llast(plan->steps))->lockmode = ShareRowExclusiveLock;
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, NoLock, lfirst(lc),
+					"give the sequence to the new parent");
+		cu_step_lock(last_step(plan), lfirst_oid(lc3), ShareRowExclusiveLock);
+		(last_step(plan))->lockmode = ShareRowExclusiveLock;
 	}
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, psprintf("DROP TABLE %s", oldq));
-	cu_step_lock((CuStep *) llast(plan->steps), t->relid, AccessExclusiveLock);
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, t->relname, AccessExclusiveLock, psprintf("DROP TABLE %s", oldq),
+				"drop the old parent, empty now");
+	cu_step_lock(last_step(plan), t->relid, AccessExclusiveLock);
 	foreach(lc3, reftables)
-		cu_step_lock((CuStep *) llast(plan->steps), lfirst_oid(lc3), AccessExclusiveLock);
+		cu_step_lock(last_step(plan), lfirst_oid(lc3), AccessExclusiveLock);
 }

@@ -28,7 +28,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "plan.h"
+#include "registry.h"
+#include "spi_util.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
@@ -212,13 +214,13 @@ cu_check_privileges(CuPlan *plan)
 			check_function(&m, ext, "connector_uuid_to_int", 3, args);
 		}
 		/* the new default (v4, v5) and the v5 ids come from uuid-ossp */
-		if (to_uuid && plan->strategy && strcmp(plan->strategy, "v7") != 0)
+		if (to_uuid && plan->strategy != CU_STRATEGY_V7)
 		{
 			Oid			ossp = cu_uuid_ossp_schema();
 
 			if (ossp != ext)
 				check_schema(&m, ossp, ACL_USAGE);
-			if (strcmp(plan->strategy, "v5") == 0)
+			if (plan->strategy == CU_STRATEGY_V5)
 			{
 				Oid			args[2] = {UUIDOID, TEXTOID};
 

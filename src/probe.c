@@ -30,7 +30,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "plan.h"
+#include "security.h"
+#include "spi_util.h"
 
 #include "access/xact.h"
 #include "access/htup_details.h"

@@ -23,7 +23,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "registry.h"
+#include "security.h"
+#include "spi_util.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -266,7 +268,7 @@ cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id)
 		values[3] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
 		values[4] = ObjectIdGetDatum(at_integer ? target->pktypid : INT4OID);
 		values[5] = CharGetDatum(at_integer ? target->identity : '\0');
-		values[6] = CStringGetTextDatum(options->strategy);
+		values[6] = CStringGetTextDatum(cu_strategy_name(options->strategy));
 		values[7] = PointerGetDatum(key);
 		cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, "
 								  "column_name, original_type, identity, strategy, id_key) "
@@ -350,8 +352,8 @@ cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id)
 			v[16] = Int64GetDatum(0);
 			n[16] = ' ';
 		}
-		v[19] = CStringGetTextDatum(options->strategy);
-		v[20] = BoolGetDatum(cu_full_map || strcmp(options->strategy, "v4") != 0);
+		v[19] = CStringGetTextDatum(cu_strategy_name(options->strategy));
+		v[20] = BoolGetDatum(cu_full_map || options->strategy != CU_STRATEGY_V4);
 		v[21] = ObjectIdGetDatum(target->relid);
 		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, identity = $4, "
 								  "default_kind = $5, sequence_schema = $6, sequence_name = $7, "
@@ -681,9 +683,9 @@ cu_registry_read(int table_id, CuTarget *t)
 	else
 		r->seq_acl = PointerGetDatum(DatumGetArrayTypePCopy(r->seq_acl));
 	s = cu_spi_getstring(0, 16);
-	if (s == NULL || (strcmp(s, "v4") != 0 && strcmp(s, "v5") != 0 && strcmp(s, "v7") != 0))
+	r->strategy = s ? cu_strategy_from_name(s) : CU_STRATEGY_NONE;
+	if (r->strategy == CU_STRATEGY_NONE)
 		refuse_fact(t->qualname, tbl, "strategy", s ? quote_literal_cstr(s) : NULL, "'v4', 'v5' or 'v7'");
-	r->strategy = pstrdup(s);
 	r->full_map = cu_spi_getbool(0, 17, &isnull);
 
 	/* the key type the revert gives */
@@ -779,4 +781,43 @@ cu_registry_read(int table_id, CuTarget *t)
 		}
 	}
 	return r;
+}
+
+/*
+ * The strategy a table was converted with, from its registry row
+ * (CU_STRATEGY_NONE if it has none).  Read from the registry alone: the map
+ * is read only once the locks are held.
+ */
+CuStrategy
+cu_registry_strategy(int table_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	char	   *s;
+
+	values[0] = Int32GetDatum(table_id);
+	cu_spi_exec_args(psprintf("SELECT r.strategy FROM %s r WHERE r.table_id OPERATOR(pg_catalog.=) $1",
+							  ext_table("connector_uuid_tables")),
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (SPI_processed != 1 || (s = cu_spi_getstring(0, 1)) == NULL)
+		return CU_STRATEGY_NONE;
+	return cu_strategy_from_name(s);
+}
+
+/*
+ * The type a revert gives a referencing column: as recorded at the upgrade
+ * (validated), bigint with connector_uuid.revert_to_bigint, fallback if the
+ * column has no record.
+ */
+char *
+cu_registry_column_type(int table_id, CuForeignKey *fk, const char *fallback)
+{
+	Oid			typid;
+	char		on_delete;
+
+	if (cu_revert_to_bigint)
+		return cu_type_name(INT8OID);
+	if (cu_registry_column(table_id, fk, &typid, &on_delete))
+		return cu_type_name(typid);
+	return pstrdup(fallback);
 }

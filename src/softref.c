@@ -25,7 +25,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "catalog.h"
+#include "spi_util.h"
 
 #include "catalog/pg_type.h"
 #include "commands/extension.h"

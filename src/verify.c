@@ -26,7 +26,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "plan.h"
+#include "security.h"
+#include "spi_util.h"
+#include "verify.h"
 
 #include "catalog/pg_type.h"
 #include "commands/extension.h"

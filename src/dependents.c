@@ -1,39 +1,44 @@
 /*-------------------------------------------------------------------------
  *
- * views.c
- *	  Views, materialized views and rules that read a converted column.
+ * dependents.c
+ *	  The views, materialized views, rules, policies and triggers that use a
+ *	  converted column: found, saved, dropped before the rewrites and
+ *	  created again after them.
  *
  * ALTER COLUMN ... TYPE refuses while a view, rule, policy or trigger uses
- * the column, so the plan drops them (dependents first) and recreates them afterwards from
- * the definitions saved here: the query (pg_get_viewdef, read under a
- * pg_catalog-only search_path so every name comes back qualified), options,
- * owner, grants, comments, column defaults, triggers, rules, and the indexes
- * and populated state of materialized views.  Views that depend on those
- * views are included too, at a greater depth.
+ * the column, so the plan drops them (dependents first) and recreates them
+ * afterwards from the definitions saved here: the query (pg_get_viewdef,
+ * read under a pg_catalog-only search_path so every name comes back
+ * qualified), options, owner, grants, comments, column defaults, triggers,
+ * rules, enabled states, and the indexes and populated state of
+ * materialized views.  Views that depend on those views are included too,
+ * at a greater depth.  Each step records the locks its statement takes.
  *
  * IDENTIFICATION
- *	  src/views.c
+ *	  src/dependents.c
  *
  *-------------------------------------------------------------------------
  */
-#include "connector_uuid.h"
+#include "plan.h"
+#include "spi_util.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
-
+#include "catalog/pg_policy.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/syscache.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
-/* The statements that recreate view v as it is now */
+/* The statements that recreate view (or materialized view) v as it is now */
 static void
-save_view(CuView *v)
+save_view(CuDependent *v)
 {
 	char	   *qual = cu_qualify(v->nspname, v->relname);
-	const char *kind = v->relkind == RELKIND_MATVIEW ? "MATERIALIZED VIEW" : "VIEW";
+	const char *kind = v->kind == CU_DEP_MATVIEW ? "MATERIALIZED VIEW" : "VIEW";
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	StringInfoData buf;
@@ -69,7 +74,7 @@ save_view(CuView *v)
 	appendStringInfo(&buf, "CREATE %s %s", kind, qual);
 	if (opts && opts[0])
 		appendStringInfo(&buf, " WITH (%s)", opts);
-	if (v->relkind == RELKIND_MATVIEW && tablespace)
+	if (v->kind == CU_DEP_MATVIEW && tablespace)
 		appendStringInfo(&buf, " TABLESPACE %s", tablespace);
 	appendStringInfo(&buf, " AS\n%s", def);
 	/*
@@ -78,7 +83,7 @@ save_view(CuView *v)
 	 * has its owner (REFRESH runs the query as the owner, under
 	 * SECURITY_RESTRICTED_OPERATION).
 	 */
-	if (v->relkind == RELKIND_MATVIEW)
+	if (v->kind == CU_DEP_MATVIEW)
 		appendStringInfoString(&buf, "\nWITH NO DATA");
 	v->create_sql = buf.data;
 	v->drop_sql = psprintf("DROP %s %s", kind, qual);
@@ -121,7 +126,7 @@ save_view(CuView *v)
 						   "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
 						   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisclustered",
 						   v->relid, qual);
-	if (v->relkind == RELKIND_MATVIEW)
+	if (v->kind == CU_DEP_MATVIEW)
 		after = cu_spi_collect(after,
 							   "SELECT pg_catalog.format('ALTER MATERIALIZED VIEW %s ALTER COLUMN %I SET STATISTICS %s', $2, "
 							   "       a.attname, a.attstattarget) "
@@ -140,24 +145,20 @@ save_view(CuView *v)
 						   "WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' "
 						   "ORDER BY r.rulename",
 						   v->relid, qual);
-	if (v->relkind == RELKIND_MATVIEW && populated)
+	if (v->kind == CU_DEP_MATVIEW && populated)
 		after = lappend(after, psprintf("REFRESH MATERIALIZED VIEW %s", qual));
 	v->after_sql = after;
 }
 
-/*
- * The statements that recreate a rule on a table (v->relid holds the rule's
- * oid until here; afterwards the table's, as for every other entry).
- */
+/* The statements that recreate rule v on a table */
 static void
-save_rule(CuView *v)
+save_rule(CuDependent *v)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
-	uint64		i;
 
-	values[0] = ObjectIdGetDatum(v->relid);
-	cu_spi_exec_args("SELECT pg_catalog.pg_get_ruledef(r.oid), r.ev_class, "
+	values[0] = ObjectIdGetDatum(v->objid);
+	cu_spi_exec_args("SELECT pg_catalog.pg_get_ruledef(r.oid), "
 					 "  (SELECT pg_catalog.format('COMMENT ON RULE %I ON %I.%I IS %L', r.rulename, n.nspname, c.relname, d.description) "
 					 "     FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) r.oid "
 					 "      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass) "
@@ -165,16 +166,11 @@ save_rule(CuView *v)
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 					 "WHERE r.oid OPERATOR(pg_catalog.=) $1",
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		char	   *comment = cu_spi_getstring(i, 3);
-
-		v->create_sql = cu_spi_getstring(i, 1);
-		v->relid = (Oid) cu_spi_getint64(i, 2, &isnull);
-		if (comment)
-			v->after_sql = lappend(v->after_sql, comment);
-	}
+	if (SPI_processed != 1)
+		elog(ERROR, "rule %u of table \"%s\" not found", v->objid, v->relname);
+	v->create_sql = cu_spi_getstring(0, 1);
+	if (cu_spi_getstring(0, 2) != NULL)
+		v->after_sql = lappend(v->after_sql, cu_spi_getstring(0, 2));
 }
 
 /*
@@ -192,7 +188,6 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 	List	   *result = NIL;
 	uint64		i;
 	uint64		n;
-	SPITupleTable *tuptable;
 
 	values[0] = relids;
 	values[1] = attnums;
@@ -214,7 +209,7 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 					 "  (SELECT pg_catalog.format('COMMENT ON POLICY %I ON %I.%I IS %L', p.polname, n.nspname, c.relname, ds.description) "
 					 "     FROM pg_catalog.pg_description ds WHERE ds.objoid OPERATOR(pg_catalog.=) p.oid "
 					 "      AND ds.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass), "
-					 "  NULL, NULL "
+					 "  NULL, NULL, p.polname, p.oid "
 					 "FROM deps JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) deps.objid "
 					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -242,7 +237,8 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 					 "       '; ' ORDER BY cl.depth, pc.relname) "
 					 "   FROM cl JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) cl.tgrelid "
 					 "   JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace "
-					 "   WHERE cl.tgenabled OPERATOR(pg_catalog.<>) cl.above OR cl.tgenabled OPERATOR(pg_catalog.<>) 'O') "
+					 "   WHERE cl.tgenabled OPERATOR(pg_catalog.<>) cl.above OR cl.tgenabled OPERATOR(pg_catalog.<>) 'O'), "
+					 "  t.tgname, t.oid "
 					 "FROM deps JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) deps.objid "
 					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
@@ -250,28 +246,30 @@ discover_policies_and_triggers(Datum relids, Datum attnums)
 					 "  AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0 "
 					 "ORDER BY 1, 5",
 					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	tuptable = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
 	{
-		CuView	   *v = palloc0(sizeof(CuView));
+		CuDependent *v = palloc0(sizeof(CuDependent));
 		bool		isnull;
-		char	   *s;
+		int			col;
 
-		v->relkind = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1)[0];
-		v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
-		v->nspname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
-		v->relname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
-		v->drop_sql = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 5);
-		v->create_sql = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6);
+		v->kind = cu_spi_getstring(i, 1)[0] == 'P' ? CU_DEP_POLICY : CU_DEP_TRIGGER;
+		v->relid = DatumGetObjectId(cu_spi_getdatum(i, 2, &isnull));
+		v->nspname = cu_spi_getstring(i, 3);
+		v->relname = cu_spi_getstring(i, 4);
+		v->drop_sql = cu_spi_getstring(i, 5);
+		v->create_sql = cu_spi_getstring(i, 6);
+		v->name = cu_spi_getstring(i, 10);
+		v->objid = DatumGetObjectId(cu_spi_getdatum(i, 11, &isnull));
 		v->depth = 1000;
-		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 7)) != NULL)
-			v->after_sql = lappend(v->after_sql, s);
-		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 8)) != NULL)
-			v->after_sql = lappend(v->after_sql, s);
-		/* its clones on partitions whose state is their own */
-		if ((s = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 9)) != NULL)
-			v->after_sql = lappend(v->after_sql, s);
+		/* its comment, its state, and its clones' on partitions */
+		for (col = 7; col <= 9; col++)
+		{
+			char	   *s = cu_spi_getstring(i, col);
+
+			if (s != NULL)
+				v->after_sql = lappend(v->after_sql, s);
+		}
 		result = lappend(result, v);
 	}
 	return result;
@@ -298,7 +296,7 @@ relation_natts(Oid relid)
  * (deepest first).  The plan recreates them in the reverse order.
  */
 List *
-cu_discover_views(CuTarget *target)
+cu_discover_dependents(CuTarget *target)
 {
 	int			ncols = 1 + list_length(target->fkeys);
 	Datum	   *relids;
@@ -311,7 +309,6 @@ cu_discover_views(CuTarget *target)
 	List	   *views = NIL;
 	List	   *rules = NIL;
 	uint64		nviews;
-	SPITupleTable *tuptable;
 
 	/*
 	 * A partitioned key table is dropped and created again (partition.c):
@@ -395,34 +392,186 @@ cu_discover_views(CuTarget *target)
 					 "ORDER BY 2 DESC, 1",
 					 SPI_OK_SELECT, 2, argtypes, values, NULL);
 
-	tuptable = SPI_tuptable;
 	nviews = SPI_processed;
 	for (i = 0; i < nviews; i++)
 	{
-		CuView	   *v = palloc0(sizeof(CuView));
+		CuDependent *v = palloc0(sizeof(CuDependent));
 		bool		isnull;
+		char		relkind = cu_spi_getstring(i, 3)[0];
 
-		v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
-		v->depth = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
-		v->relkind = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3)[0];
-		v->nspname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
-		v->relname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 5);
-		if (v->relkind == 'R')
+		v->relid = DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull));
+		v->depth = DatumGetInt32(cu_spi_getdatum(i, 2, &isnull));
+		v->nspname = cu_spi_getstring(i, 4);
+		v->relname = cu_spi_getstring(i, 5);
+		if (relkind == 'R')
 		{
 			/* a rule on a table: dropped first, recreated last, like a policy */
+			v->kind = CU_DEP_RULE;
 			v->depth = 1000;
-			v->drop_sql = psprintf("DROP RULE %s ON %s",
-								   quote_identifier(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 6)),
+			v->name = cu_spi_getstring(i, 6);
+			v->objid = DatumGetObjectId(cu_spi_getdatum(i, 7, &isnull));
+			v->drop_sql = psprintf("DROP RULE %s ON %s", quote_identifier(v->name),
 								   cu_qualify(v->nspname, v->relname));
-			v->relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 7, &isnull));
 			rules = lappend(rules, v);
 		}
 		else
+		{
+			v->kind = relkind == RELKIND_MATVIEW ? CU_DEP_MATVIEW : CU_DEP_VIEW;
+			v->objid = v->relid;
 			views = lappend(views, v);
+		}
 	}
 	foreach(lc, views)
-		save_view((CuView *) lfirst(lc));
+		save_view((CuDependent *) lfirst(lc));
 	foreach(lc, rules)
-		save_rule((CuView *) lfirst(lc));
+		save_rule((CuDependent *) lfirst(lc));
 	return list_concat(list_concat(rules, discover_policies_and_triggers(values[0], values[1])), views);
+}
+
+/* What kind of object v is, in words */
+static const char *
+kind_name(CuDependent *v)
+{
+	switch (v->kind)
+	{
+		case CU_DEP_VIEW:
+			return "view";
+		case CU_DEP_MATVIEW:
+			return "materialized view";
+		case CU_DEP_RULE:
+			return "rule";
+		case CU_DEP_POLICY:
+			return "policy";
+		case CU_DEP_TRIGGER:
+			return "trigger";
+	}
+	return "object";
+}
+
+/* v in words: view v, or rule r on table t */
+static char *
+dependent_words(CuDependent *v)
+{
+	if (v->kind == CU_DEP_VIEW || v->kind == CU_DEP_MATVIEW)
+		return psprintf("%s %s", kind_name(v), v->relname);
+	return psprintf("%s %s on table %s", kind_name(v), v->name, v->relname);
+}
+
+/* True for a rule, policy or trigger: an object on a table */
+static bool
+on_table(CuDependent *v)
+{
+	return v->kind == CU_DEP_RULE || v->kind == CU_DEP_POLICY || v->kind == CU_DEP_TRIGGER;
+}
+
+/* The dependents: dropped first, deepest first (the plan's drop order) */
+void
+cu_plan_drop_dependents(CuPlan *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->target->dependents)
+	{
+		CuDependent *v = lfirst(lc);
+		CuStep	   *step;
+
+		step = cu_plan_add(plan, CU_STEP_SQL, v->relid, v->relname, AccessExclusiveLock, v->drop_sql,
+						   "drop %s (created again after the rewrites)", dependent_words(v));
+		/* DROP TRIGGER on a partitioned table drops its clones too */
+		if (v->kind == CU_DEP_TRIGGER)
+			cu_step_lock_tree(step, v->relid, AccessExclusiveLock);
+	}
+}
+
+/*
+ * The locks that recreating v takes on relations that exist now.  CREATE
+ * VIEW and CREATE MATERIALIZED VIEW parse the query, which locks what it
+ * reads in ACCESS SHARE mode (a rule's INSERT, UPDATE or DELETE its target
+ * in ROW EXCLUSIVE); CREATE POLICY and CREATE RULE lock their table in
+ * ACCESS EXCLUSIVE mode, CREATE TRIGGER in SHARE ROW EXCLUSIVE mode (on
+ * every partition too).
+ */
+static void
+create_locks(CuStep *step, CuDependent *v)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	uint64		i;
+	uint64		n;
+	List	   *reads = NIL;	/* rules and policies that read */
+	List	   *writes = NIL;	/* rules that write */
+	ListCell   *lc;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	switch (v->kind)
+	{
+		case CU_DEP_POLICY:
+		case CU_DEP_RULE:
+			step->lockmode = AccessExclusiveLock;
+			cu_step_lock(step, v->relid, AccessExclusiveLock);
+			break;
+		case CU_DEP_TRIGGER:
+			step->lockmode = ShareRowExclusiveLock;
+			cu_step_lock(step, v->relid, ShareRowExclusiveLock);
+			cu_step_lock_tree(step, v->relid, ShareRowExclusiveLock);
+			return;
+		case CU_DEP_VIEW:
+		case CU_DEP_MATVIEW:
+			break;
+	}
+	/* what the rules (a view's query is its _RETURN rule) and policies read */
+	if (v->kind == CU_DEP_POLICY)
+		cu_spi_exec_args("SELECT p.oid, false FROM pg_catalog.pg_policy p "
+						 "WHERE p.polrelid OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	else
+		cu_spi_exec_args("SELECT r.oid, r.rulename OPERATOR(pg_catalog.<>) '_RETURN' FROM pg_catalog.pg_rewrite r "
+						 "WHERE r.ev_class OPERATOR(pg_catalog.=) $1",
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		Oid			oid = DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull));
+
+		if (cu_spi_getbool(i, 2, &isnull))
+			writes = lappend_oid(writes, oid);
+		else
+			reads = lappend_oid(reads, oid);
+	}
+	foreach(lc, reads)
+		cu_step_lock_refs(step, v->kind == CU_DEP_POLICY ? PolicyRelationId : RewriteRelationId,
+						  lfirst_oid(lc), v->relid, AccessShareLock);
+	foreach(lc, writes)
+		cu_step_lock_refs(step, RewriteRelationId, lfirst_oid(lc), v->relid, RowExclusiveLock);
+}
+
+/* The dependents again, after the rewrites, in the reverse order */
+void
+cu_plan_create_dependents(CuPlan *plan)
+{
+	int			i;
+
+	for (i = list_length(plan->target->dependents) - 1; i >= 0; i--)
+	{
+		CuDependent *v = list_nth(plan->target->dependents, i);
+		ListCell   *lc;
+
+		create_locks(cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, NoLock, v->create_sql,
+								 "create %s again, as it was", dependent_words(v)),
+					 v);
+		foreach(lc, v->after_sql)
+		{
+			CuStep	   *step = cu_plan_add(plan, CU_STEP_SQL, InvalidOid, v->relname, AccessExclusiveLock,
+										   lfirst(lc), "%s: %s, as it was", dependent_words(v),
+										   cu_statement_tag(lfirst(lc)));
+
+			/* a policy's, rule's or trigger's comment, a trigger's state */
+			if (on_table(v))
+			{
+				cu_step_lock(step, v->relid, AccessExclusiveLock);
+				cu_step_lock_tree(step, v->relid, AccessExclusiveLock);
+			}
+		}
+	}
 }

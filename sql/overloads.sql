@@ -34,8 +34,8 @@ DO $plant$
 DECLARE
     s text;
     f record;
-    plan_row text := 'TABLE (step integer, relation text, statement text, lock_mode text, rows bigint, total_bytes bigint)';
-    plan_val text := 'SELECT 1, ''planted''::text, ''SELECT 1''::text, ''NONE''::text, 0::bigint, 0::bigint';
+    plan_row text := 'TABLE (step integer, relation text, description text, statement text, lock_mode text, rows bigint, total_bytes bigint)';
+    plan_val text := 'SELECT 1, ''planted''::text, ''planted''::text, ''SELECT 1''::text, ''NONE''::text, 0::bigint, 0::bigint';
 BEGIN
     FOREACH s IN ARRAY ARRAY['app', 'public'] LOOP
         FOR f IN SELECT * FROM (VALUES

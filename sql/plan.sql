@@ -8,7 +8,7 @@ CREATE EXTENSION connector_uuid VERSION '1.0';
 
 CREATE TABLE snap_connectors AS SELECT * FROM mcp_connectors;
 -- (the view's owner is the role running the tests: printed as <current_user>)
-SELECT step, relation,
+SELECT step, relation, description,
        regexp_replace(statement, ' OWNER TO ' || quote_ident(current_user) || '$', ' OWNER TO <current_user>') AS statement,
        lock_mode, rows, total_bytes > 0 AS sized
 FROM connector_uuid_plan() ORDER BY step;
@@ -22,7 +22,7 @@ SELECT (SELECT count(*) FROM connector_uuid_map) AS mapped,
 
 -- the plan is the executor's list: the upgrade runs exactly these steps
 -- (progress lines name them; compare the count)
-SELECT count(*) FILTER (WHERE statement NOT LIKE 'LOCK TABLE%') AS steps_to_run FROM connector_uuid_plan();
+SELECT count(*) FILTER (WHERE coalesce(statement, '') NOT LIKE 'LOCK TABLE%') AS steps_to_run FROM connector_uuid_plan();
 ALTER EXTENSION connector_uuid UPDATE;
 SELECT jsonb_object_keys(rows_per_table) AS rewritten FROM connector_uuid_history ORDER BY 1;
 

@@ -45,7 +45,7 @@ CREATE TABLE snap_objects AS
     UNION ALL SELECT 'trigger', tgname, pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND NOT tgisinternal
     UNION ALL SELECT 'rule', rulename::text, pg_get_ruledef(oid) FROM pg_rewrite WHERE ev_class = 'docs'::regclass AND rulename <> '_RETURN';
 
-SELECT step, relation, lock_mode, left(statement, 60) AS statement
+SELECT step, relation, lock_mode, left(coalesce(statement, description), 60) AS statement
 FROM connector_uuid_plan('parent'::regclass) ORDER BY step;
 SELECT connector_uuid_convert('parent');
 
@@ -354,7 +354,8 @@ SELECT pg_get_constraintdef(c.oid) AS def, obj_description(c.oid, 'pg_constraint
         FROM pg_trigger tg WHERE tg.tgconstraint = c.oid) AS triggers
 FROM pg_constraint c WHERE c.conname = 'fkd_ref_fkd';
 SELECT * FROM fkd_state;
-SELECT step, statement FROM connector_uuid_plan('fkd'::regclass) WHERE statement ~ '^(set the triggers|COMMENT)';
+SELECT step, coalesce(statement, description) AS statement FROM connector_uuid_plan('fkd'::regclass)
+WHERE coalesce(statement, description) ~ '^(set the triggers|COMMENT)';
 SELECT connector_uuid_convert('fkd');
 SELECT * FROM fkd_state;
 SELECT connector_uuid_revert('fkd');

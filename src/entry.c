@@ -196,8 +196,9 @@ typedef struct PlanRow
 /*
  * Put row into ts, by the names of the columns the function was declared
  * with: a database whose 1.0 script is of an earlier release (without the
- * description column) gets the columns it has.  A note without a
- * description column shows in the statement column, as it did then.
+ * description column) gets the columns it has, and an internal step's
+ * description in the statement column, as it was then.  A note (step 0)
+ * is a comment in the statement column.
  */
 static void
 put_plan_row(Tuplestorestate *ts, TupleDesc tupdesc, PlanRow *row)
@@ -313,7 +314,6 @@ plan_rows(FunctionCallInfo fcinfo, Oid relid, const char *d, CuOptions *opt)
 		PlanRow		row = {0};
 
 		row.relation = plan->target->relname;
-		row.description = lfirst(lc);
 		row.statement = psprintf("-- %s", (char *) lfirst(lc));
 		row.lock_mode = "NONE";
 		put_plan_row(ts, tupdesc, &row);

@@ -778,6 +778,7 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	List	   *locksteps;
 	CuStep	   *rowlock;
 	CuStep	   *finish;
+	char	   *detail = NULL;
 
 	plan->direction = direction;
 	plan->options = opt;
@@ -799,13 +800,16 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 			((CuForeignKey *) lfirst(lc))->del_action = 'c';
 	prime_tables(t);
 
-	cu_preflight_state(plan);
+	cu_preflight_state(plan, &detail);
 	/* integer columns left as they are, for lack of a foreign key */
 	plan->notes = cu_softref_notes(plan->notes, t);
 	if (plan->adopt)
 	{
 		cu_check_privileges(plan);
 		plan->table_id = cu_registry_id(t->nspname, t->relname);
+		plan->notes = lappend(plan->notes,
+							  psprintf("the tables are already %s (%s): adopting them as they are, no row changed",
+									   direction == CU_TO_UUID ? "uuid" : "integer", detail));
 		if (direction == CU_TO_UUID && plan->table_id == 0)
 			plan->notes = lappend(plan->notes,
 								  "there is no id map for these tables, so a downgrade cannot restore integer ids it never saw");

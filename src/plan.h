@@ -128,7 +128,7 @@ extern const char *cu_statement_tag(const char *sql);
 extern CuPlan *cu_build_plan(Oid relid, CuDirection direction, CuOptions *options);
 
 /* preflight.c */
-extern void cu_preflight_state(CuPlan *plan);
+extern void cu_preflight_state(CuPlan *plan, char **detail);
 extern void cu_preflight_owners(CuPlan *plan);
 extern void cu_preflight_registry(CuPlan *plan);
 extern void cu_preflight_tables(CuPlan *plan);

@@ -688,30 +688,24 @@ cu_check_new_ids(CuPlan *plan)
 /*
  * The state of the tables: refuse a referencing column of a domain type,
  * and tables half converted.  Sets plan->state, and plan->adopt when the
- * tables are already in the state the conversion goes to.
+ * tables are already in the state the conversion goes to; *detail says
+ * which column has which type.
  */
 void
-cu_preflight_state(CuPlan *plan)
+cu_preflight_state(CuPlan *plan, char **detail)
 {
 	CuTarget   *t = plan->target;
-	char	   *detail = NULL;
 
 	check_domains(t);
-	plan->state = cu_table_state(t, &detail);
+	plan->state = cu_table_state(t, detail);
 	if (plan->state == CU_STATE_MIXED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" and the tables referencing it are half converted", t->qualname),
-				 errdetail("%s.", detail),
+				 errdetail("%s.", *detail),
 				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.  Nothing was changed.")));
-	if ((plan->direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
-		(plan->direction == CU_TO_INT && plan->state == CU_STATE_INTEGER))
-	{
-		plan->adopt = true;
-		plan->notes = lappend(plan->notes,
-							  psprintf("the tables are already %s (%s): adopting them as they are, no row changed",
-									   plan->direction == CU_TO_UUID ? "uuid" : "integer", detail));
-	}
+	plan->adopt = (plan->direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
+		(plan->direction == CU_TO_INT && plan->state == CU_STATE_INTEGER);
 }
 
 /*

@@ -48,7 +48,11 @@ if [ "$(id -u)" -eq 0 ]; then
 
     make -C "$work" -s || exit 1
     make -C "$work" -s install >/dev/null || exit 1
-    check readme_sql_blocks "$repo/scripts/check-readme.sh" 2>&1 | tee -a "$log"
+    {
+        check readme_sql_blocks "$repo/scripts/check-readme.sh"
+        # no two files of src/ call each other (read from the built objects)
+        check src_layering "$repo/scripts/check-layering.sh" "$work"
+    } 2>&1 | tee -a "$log"
     chown -R postgres: "$work"
     su postgres -s /bin/bash -c "cd '$work' && pg_virtualenv -t make installcheck PROVE_FLAGS=--verbose" 2>&1 | tee -a "$log"
     status=${PIPESTATUS[0]}

@@ -128,6 +128,24 @@ cu_rel_qualname(Oid relid)
 	return cu_qualify(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }
 
+/*
+ * Rows in relid as pg_class says (exact after a rewrite, whose index builds
+ * count them; an estimate otherwise)
+ */
+int64
+cu_rel_tuples(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
+					 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	return SPI_processed == 1 ? cu_spi_getint64(0, 1, &isnull) : 0;
+}
+
 /* What kind of relation relid is, in words (for messages) */
 const char *
 cu_rel_kind_name(Oid relid)

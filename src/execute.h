@@ -25,6 +25,7 @@ extern int	cu_lock_budget_ms(void);
 
 /* progress.c */
 extern void cu_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void cu_report_step(const char *sql, const char *fmt,...) pg_attribute_printf(2, 3);
 extern void cu_progress_done(void);
 
 #endif							/* CU_EXECUTE_H */

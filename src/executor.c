@@ -242,21 +242,6 @@ run_fk_triggers(CuForeignKey *fk)
 	}
 }
 
-/* Rows in relid now (exact after a rewrite: index builds count them) */
-static int64
-rel_rows(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	bool		isnull;
-
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
-					 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	return SPI_processed ? cu_spi_getint64(0, 1, &isnull) : 0;
-}
-
 /* Append one row to the history table */
 static void
 write_history(CuPlan *plan, const char *outcome, const char *rows_json,
@@ -500,8 +485,8 @@ cu_execute_plan(CuPlan *plan)
 			continue;
 		k++;
 		check_step_locks(step, k);
-		cu_report_progress("step %d of %d: %s: %s", k, nsteps,
-						   step->relname ? step->relname : "-", step->description);
+		cu_report_step(step->sql, "step %d of %d: %s: %s", k, nsteps,
+					   step->relname ? step->relname : "-", step->description);
 		INSTR_TIME_SET_CURRENT(start);
 
 		run_step_hinted(plan, step, &rows, started, evtnames);
@@ -514,7 +499,7 @@ cu_execute_plan(CuPlan *plan)
 		INSTR_TIME_SUBTRACT(duration, start);
 		if (step->rewrites)
 		{
-			int64		n = rel_rows(step->relid);
+			int64		n = cu_rel_tuples(step->relid);
 
 			cu_report_progress("step %d of %d: %s: rewrote %lld rows in %.3f s", k, nsteps,
 							   step->relname, (long long) n, INSTR_TIME_GET_DOUBLE(duration));

@@ -39,21 +39,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-/* Rows in relid, as the statistics estimate them */
-static double
-rel_tuples(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	bool		isnull;
-
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
-					 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	return SPI_processed == 1 ? (double) cu_spi_getint64(0, 1, &isnull) : 0;
-}
-
 /* The ADD CONSTRAINT statement that recreates fk against the key column */
 static char *
 fk_add_sql(CuTarget *t, CuForeignKey *fk)
@@ -325,7 +310,7 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 			first = false;
 		}
 		step = cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, AccessExclusiveLock, buf.data,
-						   "rewrite %s rows with their new references", cu_count_words(rel_tuples(g->relid)));
+						   "rewrite %s rows with their new references", cu_count_words((double) cu_rel_tuples(g->relid)));
 		step->rewrites = true;
 		step->run_as = cu_rel_owner(g->relid);
 		/* ALTER TABLE recurses to the partitions */

@@ -129,6 +129,19 @@ converted_columns(CuTarget *t)
 	return cols;
 }
 
+/* Run sql with $1 = c's table and $2 = its column; true if it found rows */
+static bool
+column_query(ConvertedColumn *c, const char *sql)
+{
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(c->relid);
+	values[1] = Int16GetDatum(c->attnum);
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 2, argtypes, values, NULL);
+	return SPI_processed > 0;
+}
+
 /*
  * Refuse a converted column that is in a partition key: PostgreSQL cannot
  * change that column's type.  (A key table partitioned by HASH of its key
@@ -142,18 +155,12 @@ check_partition_keys(CuTarget *t)
 	foreach(lc, converted_columns(t))
 	{
 		ConvertedColumn *c = lfirst(lc);
-		Oid			argtypes[2] = {OIDOID, INT2OID};
-		Datum		values[2];
 
 		if (c->relid == t->relid && t->partitioned)
 			continue;
-		values[0] = ObjectIdGetDatum(c->relid);
-		values[1] = Int16GetDatum(c->attnum);
-		cu_spi_exec_args("SELECT 1 FROM pg_catalog.pg_partitioned_table p "
+		if (column_query(c, "SELECT 1 FROM pg_catalog.pg_partitioned_table p "
 						 "WHERE p.partrelid OPERATOR(pg_catalog.=) $1 "
-						 "  AND $2 OPERATOR(pg_catalog.=) ANY (p.partattrs::pg_catalog.int2[])",
-						 SPI_OK_SELECT, 2, argtypes, values, NULL);
-		if (SPI_processed > 0)
+						 "  AND $2 OPERATOR(pg_catalog.=) ANY (p.partattrs::pg_catalog.int2[])"))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("column \"%s\" of table \"%s\" is part of the partition key",
@@ -177,16 +184,10 @@ check_exclusion(CuTarget *t)
 	foreach(lc, converted_columns(t))
 	{
 		ConvertedColumn *c = lfirst(lc);
-		Oid			argtypes[2] = {OIDOID, INT2OID};
-		Datum		values[2];
 
-		values[0] = ObjectIdGetDatum(c->relid);
-		values[1] = Int16GetDatum(c->attnum);
-		cu_spi_exec_args("SELECT c.conname FROM pg_catalog.pg_constraint c "
+		if (column_query(c, "SELECT c.conname FROM pg_catalog.pg_constraint c "
 						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'x' "
-						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) ORDER BY 1 LIMIT 1",
-						 SPI_OK_SELECT, 2, argtypes, values, NULL);
-		if (SPI_processed > 0)
+						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) ORDER BY 1 LIMIT 1"))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("exclusion constraint \"%s\" on table \"%s\" uses a column that would be converted",

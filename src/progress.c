@@ -8,8 +8,8 @@
  * Extension scripts raise client_min_messages to WARNING, which hides
  * NOTICE: hence INFO.  What pg_stat_activity showed before is put back
  * when the migration ends, and by a transaction callback when it fails, so
- * that an idle session never shows a migration step.  A leaf: it calls no
- * other file of the extension.
+ * that an idle session never shows a migration step.  pg_stat_activity
+ * shows a step's description and, below it, the statement it runs.
  *
  * IDENTIFICATION
  *	  src/progress.c
@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execute.h"
+#include "spi_util.h"
 
 #include "access/xact.h"
 #include "pgstat.h"
@@ -54,33 +55,19 @@ progress_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Report progress: INFO to the client (unless connector_uuid.progress is
- * off or log), LOG to the server log, and the text into pg_stat_activity.
+ * Report message: INFO to the client (unless connector_uuid.progress is off
+ * or log), LOG to the server log, and into pg_stat_activity, followed
+ * there by the statement running (sql, or NULL).
  */
-void
-cu_report_progress(const char *fmt,...)
+static void
+report(const char *message, const char *sql)
 {
-	StringInfoData buf;
 	static bool callback_registered = false;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-
 	if (cu_progress_level == INFO)
-		ereport(INFO, (errmsg_internal("connector_uuid: %s", buf.data)));
+		ereport(INFO, (errmsg_internal("connector_uuid: %s", message)));
 	if (cu_progress_level != 0)
-		ereport(LOG, (errhidestmt(true), errmsg_internal("connector_uuid: %s", buf.data)));
+		ereport(LOG, (errhidestmt(true), errmsg_internal("connector_uuid: %s", message)));
 
 	if (!callback_registered)
 	{
@@ -90,5 +77,36 @@ cu_report_progress(const char *fmt,...)
 	if (saved_activity == NULL)
 		saved_activity = MemoryContextStrdup(TopMemoryContext,
 											 debug_query_string ? debug_query_string : "");
-	pgstat_report_activity(STATE_RUNNING, psprintf("connector_uuid: %s", buf.data));
+	pgstat_report_activity(STATE_RUNNING, sql ?
+						   psprintf("connector_uuid: %s\n%s", message, sql) :
+						   psprintf("connector_uuid: %s", message));
+}
+
+/* Report progress (see report()) */
+void
+cu_report_progress(const char *fmt,...)
+{
+	va_list		args;
+	char	   *message;
+
+	va_start(args, fmt);
+	message = cu_vformat(fmt, args);
+	va_end(args);
+	report(message, NULL);
+}
+
+/*
+ * Report that a step starts: its description (fmt...) to the client and the
+ * server log; pg_stat_activity shows its statement too, sql
+ */
+void
+cu_report_step(const char *sql, const char *fmt,...)
+{
+	va_list		args;
+	char	   *message;
+
+	va_start(args, fmt);
+	message = cu_vformat(fmt, args);
+	va_end(args);
+	report(message, sql);
 }

@@ -2,8 +2,9 @@
  *
  * spi_util.c
  *	  Small SPI helpers: run a statement and insist on the exact result code,
- *	  read typed values out of SPI_tuptable, quote names, and pin a safe
- *	  search_path for the duration of an entry point.
+ *	  read typed values out of SPI_tuptable, quote names, pin a safe
+ *	  search_path for the duration of an entry point; and formatting a
+ *	  message from a va_list.
  *
  * Every caller owns its SPI_connect/SPI_finish; these helpers never open or
  * close SPI themselves.  Values go in as $n parameters, never pasted.
@@ -155,4 +156,26 @@ cu_spi_oids(const char *sql, Oid relid)
 	for (i = 0; i < SPI_processed; i++)
 		result = lappend_oid(result, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)));
 	return result;
+}
+
+/* fmt and its arguments, formatted into a new string */
+char *
+cu_vformat(const char *fmt, va_list args)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
 }

@@ -24,5 +24,6 @@ extern List *cu_spi_collect(List *list, const char *sql, Oid relid, const char *
 extern List *cu_spi_oids(const char *sql, Oid relid);
 extern char *cu_qualify(const char *nspname, const char *relname);
 extern int	cu_safe_search_path(void);
+extern char *cu_vformat(const char *fmt, va_list args) pg_attribute_printf(1, 0);
 
 #endif							/* CU_SPI_UTIL_H */

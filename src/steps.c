@@ -34,30 +34,6 @@
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 
-static char *describe(const char *fmt, va_list args) pg_attribute_printf(1, 0);
-
-/* fmt and its arguments, formatted into a new string */
-static char *
-describe(const char *fmt, va_list args)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		copy;
-		int			needed;
-
-		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, fmt, copy);
-		va_end(copy);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	return buf.data;
-}
-
 /*
  * The parse tree of the last statement of sql, or NULL if there is none
  * (PostgreSQL's own parser: no SQL is run)
@@ -136,7 +112,7 @@ cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid, const char *relname,
 	char	   *description;
 
 	va_start(args, fmt);
-	description = describe(fmt, args);
+	description = cu_vformat(fmt, args);
 	va_end(args);
 	return add_step(plan, kind, relid, relname, mode, sql, description);
 }
@@ -154,7 +130,7 @@ cu_plan_internal(CuPlan *plan, CuInternalAction action, LOCKMODE mode,
 
 	va_start(args, fmt);
 	step = add_step(plan, CU_STEP_INTERNAL, plan->target->relid, plan->target->relname,
-					mode, NULL, describe(fmt, args));
+					mode, NULL, cu_vformat(fmt, args));
 	va_end(args);
 	step->action = action;
 	return step;

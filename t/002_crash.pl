@@ -88,7 +88,7 @@ crash_at(
 crash_at(
 	name => 'upgrade stopped (immediate) inside the rewrite of mcp_connectors',
 	sql => [$up],
-	like => 'connector_uuid: step % mcp_connectors: ALTER TABLE % TYPE uuid%',
+	like => 'connector_uuid: step % mcp_connectors: rewrite %ALTER TABLE % TYPE uuid%',
 	how => 'immediate',
 	last_step => qr/^step \d+ of \d+: mcp_connectors: ALTER TABLE .* TYPE uuid/,
 	not_done => qr/mcp_connectors: rewrote/,
@@ -98,7 +98,7 @@ crash_at(
 crash_at(
 	name => 'upgrade killed inside the rewrite of connector_access',
 	sql => [$up],
-	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE uuid%',
+	like => 'connector_uuid: step % connector_access: rewrite %ALTER TABLE % TYPE uuid%',
 	how => 'kill',
 	last_step => qr/^step \d+ of \d+: connector_access: ALTER TABLE .* TYPE uuid/,
 	not_done => qr/connector_access: rewrote/,
@@ -163,7 +163,7 @@ crash_at(
 crash_at(
 	name => 'downgrade killed inside the rewrite of connector_access',
 	sql => [$down],
-	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE integer%',
+	like => 'connector_uuid: step % connector_access: rewrite %ALTER TABLE % TYPE integer%',
 	how => 'kill',
 	last_step => qr/^step \d+ of \d+: connector_access: ALTER TABLE .* TYPE integer/,
 	not_done => qr/connector_access: rewrote/,
@@ -173,7 +173,7 @@ crash_at(
 crash_at(
 	name => 'downgrade stopped (immediate) inside the rewrite of mcp_servers',
 	sql => [$down],
-	like => 'connector_uuid: step % mcp_servers: ALTER TABLE % TYPE integer%',
+	like => 'connector_uuid: step % mcp_servers: rewrite %ALTER TABLE % TYPE integer%',
 	how => 'immediate',
 	last_step => qr/^step \d+ of \d+: mcp_servers: ALTER TABLE .* TYPE integer/,
 	not_done => qr/mcp_servers: rewrote/,

@@ -135,7 +135,7 @@ unchanged('statement_timeout inside a rewrite', '1.0', $fp10);
 run_and_cancel(
 	name => 'pg_cancel_backend inside the rewrite of connector_access',
 	sql => [$up],
-	like => 'connector_uuid: step % connector_access: ALTER TABLE % TYPE uuid%',
+	like => 'connector_uuid: step % connector_access: rewrite %ALTER TABLE % TYPE uuid%',
 	action => 'cancel',
 	error => $cancel_error,
 	last_step => qr/^step \d+ of \d+: connector_access: ALTER TABLE .* TYPE uuid/,
@@ -156,7 +156,7 @@ unchanged('pg_cancel_backend at the last step', '1.0', $fp10);
 run_and_cancel(
 	name => 'pg_terminate_backend inside the rewrite of mcp_servers',
 	sql => [$up],
-	like => 'connector_uuid: step % mcp_servers: ALTER TABLE % TYPE uuid%',
+	like => 'connector_uuid: step % mcp_servers: rewrite %ALTER TABLE % TYPE uuid%',
 	action => 'terminate',
 	error => qr/FATAL:  57P01: terminating connection due to administrator command/,
 	last_step => qr/^step \d+ of \d+: mcp_servers: ALTER TABLE .* TYPE uuid/,
@@ -215,7 +215,7 @@ my $fp20 = fingerprint($node, 'app');
 run_and_cancel(
 	name => 'pg_cancel_backend inside the rewrite of mcp_connectors (downgrade)',
 	sql => [$down],
-	like => 'connector_uuid: step % mcp_connectors: ALTER TABLE % TYPE integer%',
+	like => 'connector_uuid: step % mcp_connectors: rewrite %ALTER TABLE % TYPE integer%',
 	action => 'cancel',
 	error => $cancel_error,
 	last_step => qr/^step \d+ of \d+: mcp_connectors: ALTER TABLE .* TYPE integer/,

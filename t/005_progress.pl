@@ -30,7 +30,7 @@ my $down = q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'};
 sub planned_steps
 {
 	return $node->safe_psql('app',
-		q{SELECT count(*) FROM connector_uuid_plan() WHERE statement !~ '^(LOCK TABLE |-- lock )'});
+		q{SELECT count(*) FROM connector_uuid_plan() WHERE step > 0 AND coalesce(statement, '') !~ '^(LOCK TABLE |-- lock )'});
 }
 
 # Check that the progress lines (k, n, text) go from step 1 of n to step n
@@ -60,6 +60,10 @@ sub steps_in_order
 
 my $n = planned_steps();
 cmp_ok($n, '>=', 10, "the plan has $n steps");
+my @described = split /\n/, $node->safe_psql('app',
+	q{SELECT coalesce(relation, '-') || ': ' || description FROM connector_uuid_plan()
+	  WHERE step > 0 AND coalesce(statement, '') !~ '^(LOCK TABLE |-- lock )' ORDER BY step});
+is(scalar(@described), $n, 'every step of the plan has a description');
 my %rows = map { $_ => $node->safe_psql('app', "SELECT count(*) FROM $_") }
   qw(mcp_connectors connector_access mcp_servers);
 my $offset = log_offset($node);
@@ -75,11 +79,26 @@ for my $t (qw(mcp_connectors connector_access mcp_servers))
 	my @rw = map { $_->[2] =~ /^$t: rewrote (\d+) rows in [0-9.]+ s$/ ? ($1) : () } @info;
 	is(join(',', @rw), $rows{$t}, "INFO: $t: rewrote $rows{$t} rows (once, the table's row count)");
 }
-like($err, qr/^INFO:  connector_uuid: step \d+ of $n: mcp_connectors: record public\.mcp_connectors/m,
+like($err, qr/^INFO:  connector_uuid: step \d+ of $n: mcp_connectors: record the key, type, default and sequence of column id in the registry$/m,
 	'INFO: the registry step names its table and what it does');
-like($err, qr/^INFO:  connector_uuid: step \d+ of $n: active_connectors: DROP VIEW public\.active_connectors$/m,
-	'INFO: the statements are shown');
-like($err, qr/^INFO:  connector_uuid: step $n of $n: mcp_connectors: append a row to public\.connector_uuid_history$/m,
+like($err, qr/^INFO:  connector_uuid: step \d+ of $n: active_connectors: drop view active_connectors \(created again after the rewrites\)$/m,
+	'INFO: the steps are described in words');
+like($err, qr/^INFO:  connector_uuid: step \d+ of $n: connector_access: rewrite [0-9,]+ rows with their new references$/m,
+	'INFO: a rewrite says how many rows');
+unlike($err, qr/^INFO:  connector_uuid: step \d+ of $n: [^\n]*(ALTER TABLE|INSERT INTO|\.\.\.$)/m,
+	'INFO: no SQL in the progress lines');
+# each step's first line is its description in the plan, in the plan's order
+my @first_lines;
+my $seen = 0;
+for my $l (@info)
+{
+	next if $l->[0] == $seen;
+	$seen = $l->[0];
+	push @first_lines, $l->[2];
+}
+is(join("\n", @first_lines), join("\n", @described),
+	'INFO: each step starts with its description from connector_uuid_plan()');
+like($err, qr/^INFO:  connector_uuid: step $n of $n: mcp_connectors: append a row to connector_uuid_history$/m,
 	'INFO: the last step');
 my $log = slurp_file($node->logfile, $offset);
 my @logged = map { [ /connector_uuid: step (\d+) of (\d+): (.*)$/ ] }

@@ -135,14 +135,10 @@ cu_rel_qualname(Oid relid)
 int64
 cu_rel_tuples(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	bool		isnull;
 
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
-					 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT GREATEST(c.reltuples, 0)::pg_catalog.int8 FROM pg_catalog.pg_class c "
+					  "WHERE c.oid OPERATOR(pg_catalog.=) $1", relid);
 	return SPI_processed == 1 ? cu_spi_getint64(0, 1, &isnull) : 0;
 }
 

@@ -39,8 +39,6 @@ save_view(CuDependent *v)
 {
 	char	   *qual = cu_qualify(v->nspname, v->relname);
 	const char *kind = v->kind == CU_DEP_MATVIEW ? "MATERIALIZED VIEW" : "VIEW";
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	StringInfoData buf;
 	char	   *def;
 	char	   *opts;
@@ -49,14 +47,12 @@ save_view(CuDependent *v)
 	bool		populated;
 	List	   *after = NIL;
 
-	values[0] = ObjectIdGetDatum(v->relid);
-	cu_spi_exec_args("SELECT pg_catalog.pg_get_viewdef(c.oid), "
-					 "       pg_catalog.array_to_string(c.reloptions, ', '), "
-					 "       (SELECT pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t "
-					 "         WHERE t.oid OPERATOR(pg_catalog.=) c.reltablespace), "
-					 "       c.relispopulated "
-					 "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.pg_get_viewdef(c.oid), "
+					  "       pg_catalog.array_to_string(c.reloptions, ', '), "
+					  "       (SELECT pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t "
+					  "         WHERE t.oid OPERATOR(pg_catalog.=) c.reltablespace), "
+					  "       c.relispopulated "
+					  "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", v->relid);
 	def = cu_spi_getstring(0, 1);
 	opts = cu_spi_getstring(0, 2);
 	tablespace = cu_spi_getstring(0, 3);
@@ -154,18 +150,14 @@ save_view(CuDependent *v)
 static void
 save_rule(CuDependent *v)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 
-	values[0] = ObjectIdGetDatum(v->objid);
-	cu_spi_exec_args("SELECT pg_catalog.pg_get_ruledef(r.oid), "
-					 "  (SELECT pg_catalog.format('COMMENT ON RULE %I ON %I.%I IS %L', r.rulename, n.nspname, c.relname, d.description) "
-					 "     FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) r.oid "
-					 "      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass) "
-					 "FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-					 "WHERE r.oid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.pg_get_ruledef(r.oid), "
+					  "  (SELECT pg_catalog.format('COMMENT ON RULE %I ON %I.%I IS %L', r.rulename, n.nspname, c.relname, d.description) "
+					  "     FROM pg_catalog.pg_description d WHERE d.objoid OPERATOR(pg_catalog.=) r.oid "
+					  "      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass) "
+					  "FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class "
+					  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					  "WHERE r.oid OPERATOR(pg_catalog.=) $1", v->objid);
 	if (SPI_processed != 1)
 		elog(ERROR, "rule %u of table \"%s\" not found", v->objid, v->relname);
 	v->create_sql = cu_spi_getstring(0, 1);

@@ -109,17 +109,13 @@ cu_lock_held(Oid relid, LOCKMODE mode)
 static char *
 lock_holders(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	char	   *s;
 
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', ') "
-					 "FROM pg_catalog.pg_locks l "
-					 "WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' "
-					 "  AND l.relation OPERATOR(pg_catalog.=) $1 AND l.granted "
-					 "  AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', ') "
+					  "FROM pg_catalog.pg_locks l "
+					  "WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' "
+					  "  AND l.relation OPERATOR(pg_catalog.=) $1 AND l.granted "
+					  "  AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()", relid);
 	s = cu_spi_getstring(0, 1);
 	return s ? s : "none";
 }

@@ -331,15 +331,11 @@ cu_partition_check(CuPlan *plan)
 static char *
 plain_columns(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) "
-					 "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
-					 "  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
-					 "  AND a.attgenerated OPERATOR(pg_catalog.=) ''",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) "
+					  "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+					  "  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
+					  "  AND a.attgenerated OPERATOR(pg_catalog.=) ''", relid);
 	return cu_spi_getstring(0, 1);
 }
 

@@ -349,17 +349,13 @@ plan_statistics_targets(CuPlan *plan, List *groups)
 	foreach(lc, relids)
 	{
 		Oid			relid = lfirst_oid(lc);
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1];
 		uint64		i;
 
-		values[0] = ObjectIdGetDatum(relid);
-		cu_spi_exec_args("SELECT pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget), s.stxname "
-						 "FROM pg_catalog.pg_statistic_ext s "
-						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.stxnamespace "
-						 "WHERE s.stxrelid OPERATOR(pg_catalog.=) $1 AND s.stxstattarget IS NOT NULL "
-						 "  AND s.stxstattarget OPERATOR(pg_catalog.>=) 0 ORDER BY s.stxname",
-						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		cu_spi_select_oid("SELECT pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget), s.stxname "
+						  "FROM pg_catalog.pg_statistic_ext s "
+						  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.stxnamespace "
+						  "WHERE s.stxrelid OPERATOR(pg_catalog.=) $1 AND s.stxstattarget IS NOT NULL "
+						  "  AND s.stxstattarget OPERATOR(pg_catalog.>=) 0 ORDER BY s.stxname", relid);
 		for (i = 0; i < SPI_processed; i++)
 			cu_plan_add(plan, CU_STEP_SQL, relid, get_rel_name(relid), ShareUpdateExclusiveLock,
 						cu_spi_getstring(i, 1), "set the statistics target of statistics object %s again",
@@ -593,17 +589,13 @@ static char *
 plan_serial_sequence(CuPlan *plan)
 {
 	CuTarget   *t = plan->target;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	bool		isnull;
 	Oid			seqtype;
 	int64		seqmax;
 	bool		to_bigint;
 
-	values[0] = ObjectIdGetDatum(t->seqrelid);
-	cu_spi_exec_args("SELECT s.seqtypid, s.seqmax, s.seqincrement FROM pg_catalog.pg_sequence s "
-					 "WHERE s.seqrelid OPERATOR(pg_catalog.=) $1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT s.seqtypid, s.seqmax, s.seqincrement FROM pg_catalog.pg_sequence s "
+					  "WHERE s.seqrelid OPERATOR(pg_catalog.=) $1", t->seqrelid);
 	if (SPI_processed != 1)
 		return NULL;
 	seqtype = (Oid) cu_spi_getint64(0, 1, &isnull);

@@ -212,24 +212,20 @@ check_partition_owners(CuTarget *t)
 	foreach(lc, t->fkeys)
 	{
 		CuForeignKey *fk = lfirst(lc);
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1];
 
 		if (fk->relid == t->relid || list_member_oid(done, fk->relid))
 			continue;
 		done = lappend_oid(done, fk->relid);
-		values[0] = ObjectIdGetDatum(fk->relid);
-		cu_spi_exec_args("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION ALL "
-						 "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
-						 "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
-						 "SELECT p.relid::pg_catalog.regclass::pg_catalog.text, "
-						 "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), "
-						 "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.relowner)) "
-						 "FROM tree p "
-						 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid "
-						 "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) $1 "
-						 "WHERE c.relowner OPERATOR(pg_catalog.<>) r.relowner ORDER BY 1 LIMIT 1",
-						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		cu_spi_select_oid("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION ALL "
+						  "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+						  "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
+						  "SELECT p.relid::pg_catalog.regclass::pg_catalog.text, "
+						  "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), "
+						  "       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.relowner)) "
+						  "FROM tree p "
+						  "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid "
+						  "JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) $1 "
+						  "WHERE c.relowner OPERATOR(pg_catalog.<>) r.relowner ORDER BY 1 LIMIT 1", fk->relid);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -257,18 +253,16 @@ check_references(CuTarget *t)
 	Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
 	Datum		values[3];
 
-	values[0] = ObjectIdGetDatum(t->relid);
-	cu_spi_exec_args("SELECT pg_catalog.format('%s %s %s', c.oid::pg_catalog.regclass, "
-					 "         CASE WHEN c.relispartition THEN 'is a partition of' ELSE 'inherits from' END, "
-					 "         i.inhparent::pg_catalog.regclass), "
-					 "       c.relispartition "
-					 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid "
-					 "WHERE c.oid OPERATOR(pg_catalog.=) $1 "
-					 "UNION ALL SELECT pg_catalog.format('%s inherits from it', i.inhrelid::pg_catalog.regclass), false "
-					 "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhparent "
-					 "WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
-					 "  AND c.relkind OPERATOR(pg_catalog.<>) 'p' LIMIT 1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.format('%s %s %s', c.oid::pg_catalog.regclass, "
+					  "         CASE WHEN c.relispartition THEN 'is a partition of' ELSE 'inherits from' END, "
+					  "         i.inhparent::pg_catalog.regclass), "
+					  "       c.relispartition "
+					  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid "
+					  "WHERE c.oid OPERATOR(pg_catalog.=) $1 "
+					  "UNION ALL SELECT pg_catalog.format('%s inherits from it', i.inhrelid::pg_catalog.regclass), false "
+					  "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhparent "
+					  "WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
+					  "  AND c.relkind OPERATOR(pg_catalog.<>) 'p' LIMIT 1", t->relid);
 	if (SPI_processed > 0)
 	{
 		bool		isnull;
@@ -413,27 +407,22 @@ check_publications(CuPlan *plan)
 		relids = lappend_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
 	foreach(lc, relids)
 	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1];
-
-		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
 		/* the table or one of its partitions, listed or in a listed schema */
-		cu_spi_exec_args("WITH tree AS (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c "
-						 "  WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t) "
-						 "     OR c.oid OPERATOR(pg_catalog.=) $1) "
-						 "SELECT x.pubname, x.what FROM ("
-						 "SELECT p.pubname, 'FOR ALL TABLES' AS what FROM pg_catalog.pg_publication p WHERE p.puballtables "
-						 "UNION ALL SELECT p.pubname, pg_catalog.format('table %s', r.prrelid::pg_catalog.regclass) "
-						 "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_rel r "
-						 "  ON r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid IN (SELECT tree.oid FROM tree) "
+		cu_spi_select_oid("WITH tree AS (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c "
+						  "  WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t) "
+						  "     OR c.oid OPERATOR(pg_catalog.=) $1) "
+						  "SELECT x.pubname, x.what FROM ("
+						  "SELECT p.pubname, 'FOR ALL TABLES' AS what FROM pg_catalog.pg_publication p WHERE p.puballtables "
+						  "UNION ALL SELECT p.pubname, pg_catalog.format('table %s', r.prrelid::pg_catalog.regclass) "
+						  "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_rel r "
+						  "  ON r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid IN (SELECT tree.oid FROM tree) "
 #if PG_VERSION_NUM >= 150000
-						 "UNION ALL SELECT p.pubname, pg_catalog.format('FOR TABLES IN SCHEMA %I', n.nspname) "
-						 "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_namespace pn "
-						 "  ON pn.pnpubid OPERATOR(pg_catalog.=) p.oid AND pn.pnnspid IN (SELECT tree.relnamespace FROM tree) "
-						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) pn.pnnspid "
+						  "UNION ALL SELECT p.pubname, pg_catalog.format('FOR TABLES IN SCHEMA %I', n.nspname) "
+						  "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_namespace pn "
+						  "  ON pn.pnpubid OPERATOR(pg_catalog.=) p.oid AND pn.pnnspid IN (SELECT tree.relnamespace FROM tree) "
+						  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) pn.pnnspid "
 #endif
-						 ") x ORDER BY 1, 2 LIMIT 1",
-						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+						  ") x ORDER BY 1, 2 LIMIT 1", lfirst_oid(lc));
 		if (SPI_processed > 0)
 		{
 			StringInfoData ddl;

@@ -44,6 +44,35 @@ cu_spi_exec_args(const char *sql, int expected, int nargs,
 			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
 }
 
+/* Run a SELECT with one parameter, $1 = the OID arg */
+void
+cu_spi_select_oid(const char *sql, Oid arg)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+
+	values[0] = ObjectIdGetDatum(arg);
+	cu_spi_exec_args(sql, SPI_OK_SELECT, 1, argtypes, values, NULL);
+}
+
+/* The OIDs in the first column of the rows the last query returned */
+List *
+cu_spi_oid_column(void)
+{
+	List	   *result = NIL;
+	uint64		i;
+	bool		isnull;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		d = cu_spi_getdatum(i, 1, &isnull);
+
+		if (!isnull)
+			result = lappend_oid(result, DatumGetObjectId(d));
+	}
+	return result;
+}
+
 /* Column col (1-based) of row as text, palloc'd in the caller's context */
 char *
 cu_spi_getstring(int row, int col)
@@ -145,17 +174,8 @@ cu_spi_collect(List *list, const char *sql, Oid relid, const char *qualname)
 List *
 cu_spi_oids(const char *sql, Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	List	   *result = NIL;
-	uint64		i;
-	bool		isnull;
-
-	values[0] = ObjectIdGetDatum(relid);
-	cu_spi_exec_args(sql, SPI_OK_SELECT, 1, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-		result = lappend_oid(result, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)));
-	return result;
+	cu_spi_select_oid(sql, relid);
+	return cu_spi_oid_column();
 }
 
 /* fmt and its arguments, formatted into a new string */

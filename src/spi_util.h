@@ -16,6 +16,8 @@
 extern void cu_spi_exec(const char *sql, int expected);
 extern void cu_spi_exec_args(const char *sql, int expected, int nargs,
 							 Oid *argtypes, Datum *values, const char *nulls);
+extern void cu_spi_select_oid(const char *sql, Oid arg);
+extern List *cu_spi_oid_column(void);
 extern char *cu_spi_getstring(int row, int col);
 extern bool cu_spi_getbool(int row, int col, bool *isnull);
 extern int64 cu_spi_getint64(int row, int col, bool *isnull);

@@ -172,22 +172,17 @@ cu_step_lock(CuStep *step, Oid relid, LOCKMODE mode)
 void
 cu_step_lock_tree(CuStep *step, Oid relid, LOCKMODE mode)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	uint64		i;
-	bool		isnull;
+	ListCell   *lc;
 
 	if (!OidIsValid(relid))
 		return;
-	values[0] = ObjectIdGetDatum(relid);
 	/* partitions at any depth, and inheritance children: ALTER TABLE recurses to both */
-	cu_spi_exec_args("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION "
-					 "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
-					 "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
-					 "SELECT t.relid FROM tree t WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);
+	cu_spi_select_oid("WITH RECURSIVE tree(relid) AS (SELECT $1 UNION "
+					  "  SELECT i.inhrelid FROM pg_catalog.pg_inherits i "
+					  "  JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) "
+					  "SELECT t.relid FROM tree t WHERE t.relid OPERATOR(pg_catalog.<>) $1 ORDER BY 1", relid);
+	foreach(lc, cu_spi_oid_column())
+		cu_step_lock(step, lfirst_oid(lc), mode);
 }
 
 /*
@@ -201,8 +196,7 @@ cu_step_lock_refs(CuStep *step, Oid classid, Oid objid, Oid except, LOCKMODE mod
 {
 	Oid			argtypes[3] = {OIDOID, OIDOID, OIDOID};
 	Datum		values[3];
-	uint64		i;
-	bool		isnull;
+	ListCell   *lc;
 
 	values[0] = ObjectIdGetDatum(classid);
 	values[1] = ObjectIdGetDatum(objid);
@@ -214,8 +208,8 @@ cu_step_lock_refs(CuStep *step, Oid classid, Oid objid, Oid except, LOCKMODE mod
 					 "  AND d.refobjid OPERATOR(pg_catalog.<>) $3 "
 					 "  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') ORDER BY 1",
 					 SPI_OK_SELECT, 3, argtypes, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-		cu_step_lock(step, DatumGetObjectId(cu_spi_getdatum(i, 1, &isnull)), mode);
+	foreach(lc, cu_spi_oid_column())
+		cu_step_lock(step, lfirst_oid(lc), mode);
 }
 
 /* The SQL name of a lock mode */

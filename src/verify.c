@@ -234,23 +234,19 @@ static List *
 check_connectors(List *checks, const char *nsp, Oid parent)
 {
 	const char *item = "all existing connectors still accessible";
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	bool		isnull;
 	CuContext	cx;
 	char	   *why;
 
 	if (!OidIsValid(parent))
 		return add_check(checks, item, false, "table mcp_connectors does not exist");
-	values[0] = ObjectIdGetDatum(parent);
-	cu_spi_exec_args("SELECT i.indisvalid AND i.indisready "
-					 "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i "
-					 "  ON i.indexrelid OPERATOR(pg_catalog.=) c.conindid "
-					 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
-					 "  AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
-					 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'p' "
-					 "  AND a.attname OPERATOR(pg_catalog.=) 'id'",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT i.indisvalid AND i.indisready "
+					  "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_index i "
+					  "  ON i.indexrelid OPERATOR(pg_catalog.=) c.conindid "
+					  "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+					  "  AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
+					  "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'p' "
+					  "  AND a.attname OPERATOR(pg_catalog.=) 'id'", parent);
 	if (SPI_processed == 0 || !cu_spi_getbool(0, 1, &isnull))
 		return add_check(checks, item, false, "mcp_connectors has no valid primary key on id");
 	if (!verify_enter(&cx, parent, parent, &why))
@@ -296,25 +292,21 @@ check_default(List *checks, const char *nsp, Oid parent, bool want_uuid)
 {
 	const char *item = want_uuid ? "new connectors get auto-generated UUIDs"
 		: "new connectors get sequence-generated ids";
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	bool		isnull;
 	char	   *def;
 	char		identity;
 
 	if (!OidIsValid(parent))
 		return add_check(checks, item, false, "table mcp_connectors does not exist");
-	values[0] = ObjectIdGetDatum(parent);
-	cu_spi_exec_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
-					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id'), "
-					 "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id')::pg_catalog.regclass::pg_catalog.oid "
-					 "FROM pg_catalog.pg_attribute a "
-					 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-					 "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
-					 "  AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
-					 "WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) 'id'",
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	cu_spi_select_oid("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
+					  "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id'), "
+					  "       pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, c.relname), 'id')::pg_catalog.regclass::pg_catalog.oid "
+					  "FROM pg_catalog.pg_attribute a "
+					  "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid "
+					  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					  "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
+					  "  AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
+					  "WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) 'id'", parent);
 	if (SPI_processed == 0)
 		return add_check(checks, item, false, "mcp_connectors has no column id");
 	def = cu_spi_getstring(0, 1);

@@ -90,7 +90,7 @@ crash_at(
 	sql => [$up],
 	like => 'connector_uuid: step % mcp_connectors: rewrite %ALTER TABLE % TYPE uuid%',
 	how => 'immediate',
-	last_step => qr/^step \d+ of \d+: mcp_connectors: ALTER TABLE .* TYPE uuid/,
+	last_step => qr/^step \d+ of \d+: mcp_connectors: rewrite [0-9,]+ rows with their new ids$/,
 	not_done => qr/mcp_connectors: rewrote/,
 	version => '1.0',
 	fp => $fp10);
@@ -100,7 +100,7 @@ crash_at(
 	sql => [$up],
 	like => 'connector_uuid: step % connector_access: rewrite %ALTER TABLE % TYPE uuid%',
 	how => 'kill',
-	last_step => qr/^step \d+ of \d+: connector_access: ALTER TABLE .* TYPE uuid/,
+	last_step => qr/^step \d+ of \d+: connector_access: rewrite [0-9,]+ rows with their new references$/,
 	not_done => qr/connector_access: rewrote/,
 	version => '1.0',
 	fp => $fp10);
@@ -165,7 +165,7 @@ crash_at(
 	sql => [$down],
 	like => 'connector_uuid: step % connector_access: rewrite %ALTER TABLE % TYPE integer%',
 	how => 'kill',
-	last_step => qr/^step \d+ of \d+: connector_access: ALTER TABLE .* TYPE integer/,
+	last_step => qr/^step \d+ of \d+: connector_access: rewrite [0-9,]+ rows with their new references$/,
 	not_done => qr/connector_access: rewrote/,
 	version => '2.0',
 	fp => $fp20);
@@ -175,7 +175,7 @@ crash_at(
 	sql => [$down],
 	like => 'connector_uuid: step % mcp_servers: rewrite %ALTER TABLE % TYPE integer%',
 	how => 'immediate',
-	last_step => qr/^step \d+ of \d+: mcp_servers: ALTER TABLE .* TYPE integer/,
+	last_step => qr/^step \d+ of \d+: mcp_servers: rewrite [0-9,]+ rows with their new references$/,
 	not_done => qr/mcp_servers: rewrote/,
 	version => '2.0',
 	fp => $fp20);

@@ -112,6 +112,19 @@ group_by_table(CuTarget *t)
 	return groups;
 }
 
+/*
+ * A step that drops or adds fk takes mode on both sides and on their
+ * partitions (both commands recurse)
+ */
+static void
+fk_locks(CuStep *step, CuTarget *t, CuForeignKey *fk, LOCKMODE mode)
+{
+	cu_step_lock(step, t->relid, mode);
+	cu_step_lock_tree(step, fk->relid, mode);
+	cu_step_lock_tree(step, t->relid, mode);
+}
+
+/* The foreign keys: dropped before the rewrites */
 static void
 plan_drop_fkeys(CuPlan *plan)
 {
@@ -128,13 +141,15 @@ plan_drop_fkeys(CuPlan *plan)
 						   psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
 									cu_qualify(fk->nspname, fk->relname), quote_identifier(fk->conname)),
 						   "drop foreign key %s (added again after the rewrites)", fk->conname);
-		/* RemoveConstraintById locks the referenced table too; both recurse */
-		cu_step_lock(step, plan->target->relid, AccessExclusiveLock);
-		cu_step_lock_tree(step, fk->relid, AccessExclusiveLock);
-		cu_step_lock_tree(step, plan->target->relid, AccessExclusiveLock);
+		/* RemoveConstraintById locks the referenced table too */
+		fk_locks(step, plan->target, fk, AccessExclusiveLock);
 	}
 }
 
+/*
+ * The foreign keys again, after the rewrites, with their comments and the
+ * states of their triggers
+ */
 static void
 plan_add_fkeys(CuPlan *plan)
 {
@@ -155,10 +170,7 @@ plan_add_fkeys(CuPlan *plan)
 						   (!fk->validated && !fk->synthetic) ? "NOT VALID, as it was" :
 						   "and validate it");
 		step->skip_validation = skip;
-		/* both sides, and their partitions */
-		cu_step_lock(step, plan->target->relid, ShareRowExclusiveLock);
-		cu_step_lock_tree(step, fk->relid, ShareRowExclusiveLock);
-		cu_step_lock_tree(step, plan->target->relid, ShareRowExclusiveLock);
+		fk_locks(step, plan->target, fk, ShareRowExclusiveLock);
 		if (fk->comment)
 			cu_plan_add(plan, CU_STEP_SQL, fk->relid, fk->relname, ShareUpdateExclusiveLock,
 						psprintf("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(fk->conname),

@@ -99,7 +99,7 @@ sub rewrite_window
 		ROLLBACK;});
 	my $log = slurp_file($node->logfile, $offset);
 	my ($t0) = $log =~ /^(\S+ \S+) \S+ \[$pid\][^\n]*LOG:  statement: ALTER EXTENSION/m;
-	my ($t1) = $log =~ /^(\S+ \S+) \S+ \[$pid\][^\n]*connector_access: ALTER TABLE/m;
+	my ($t1) = $log =~ /^(\S+ \S+) \S+ \[$pid\][^\n]*connector_access: rewrite /m;
 	my ($t2) = $log =~ /^(\S+ \S+) \S+ \[$pid\][^\n]*connector_access: rewrote/m;
 	die "no timings in the log" unless $t0 && $t1 && $t2;
 	my @window = map { my $d = log_secs($_) - log_secs($t0); $d < 0 ? $d + 86400 : $d } ($t1, $t2);

@@ -129,7 +129,7 @@ $node->safe_psql($db, 'DROP EVENT TRIGGER cu_test_pause_ddl; DROP FUNCTION publi
 # rows moving between the detached partitions
 crash_in_rebuild(
 	name => 'immediate shutdown while rows move between partitions',
-	like => 'connector_uuid: step % WITH moving AS %',
+	like => 'connector_uuid: step %WITH moving AS %',
 	how => 'immediate',
 	last_step => qr/^step \d+ of \d+: account_\d+: move out the rows whose new id hashes to another partition$/);
 

@@ -673,7 +673,7 @@ cu_check_new_ids(CuPlan *plan)
 						   narrow ? format_type_be(narrow_type) :
 						   by_sequence ? "the key's sequence" : format_type_be(plan->int_type)),
 			 count == 1 ?
-			 errdetail("The revert numbers it %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
+			 errdetail("The revert gives it id %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
 					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
 					   (long long) base,
 					   narrow ? narrow : by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit) :

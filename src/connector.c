@@ -157,7 +157,7 @@ plan_md5_index(CuPlan *plan)
 						t->qualname),
 				 errdetail("Index \"%s\" is built on md5(secret::text); a conversion of another type to text would run code the table's owner wrote.",
 						   CONNECTOR_MD5_INDEX),
-				 errhint("Change the column to a built-in type (text or jsonb) first.  Nothing was changed.")));
+				 errhint("Change the column to a built-in type (text or jsonb) first.")));
 
 	/* the index would fail on duplicates: say which, before changing anything */
 	secret = "secret::pg_catalog.text";
@@ -182,7 +182,7 @@ plan_md5_index(CuPlan *plan)
 				 errmsg("table \"%s\" has duplicate secrets, so index \"%s\" cannot be created",
 						t->qualname, CONNECTOR_MD5_INDEX),
 				 errdetail("%s.", buf.data),
-				 errhint("Make those secrets unique (or NULL), then try again.  Nothing was changed.")));
+				 errhint("Make those secrets unique (or NULL), then try again.")));
 	}
 
 	if (exists)

@@ -67,7 +67,7 @@ cu_discover(Oid relid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has no primary key", t->qualname),
 				 errdetail("The conversion rewrites the primary key column and the foreign keys that reference it."),
-				 errhint("Restore the primary key, then try again.  Nothing was changed.")));
+				 errhint("Restore the primary key, then try again.")));
 	t->pkconoid = (Oid) cu_spi_getint64(0, 1, &isnull);
 	t->pkconname = MemoryContextStrdup(outer, cu_spi_getstring(0, 2));
 	if (cu_spi_getint64(0, 3, &isnull) != 1)

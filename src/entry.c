@@ -416,7 +416,9 @@ connector_uuid_verify(PG_FUNCTION_ARGS)
 	if (strict && nfailed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("connector_uuid verification failed: %d of %d checks", nfailed, list_length(checks)),
+				 errmsg_plural("connector_uuid verification failed: %d of %d check",
+							   "connector_uuid verification failed: %d of %d checks",
+							   (unsigned long) list_length(checks), nfailed, list_length(checks)),
 				 errdetail("%s.", failed.data)));
 
 	cu_leave(&cx);

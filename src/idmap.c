@@ -339,7 +339,7 @@ connector_uuid_to_uuid(PG_FUNCTION_ARGS)
 				 errdetail("The table is being converted with strategy %s, whose ids are all taken from the id map; "
 						   "the map is incomplete: a row was hidden from the step that filled it, or its pair was deleted.",
 						   cu_strategy_name(state->strategy)),
-				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
+				 errhint("Check the table's row level security policies and triggers on connector_uuid_map.")));
 	PG_RETURN_UUID_P(result);
 }
 
@@ -382,7 +382,7 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 				 errmsg("uuid %s of table \"%s\" is not in the id map", text, state->qualname),
 				 errdetail("The table was converted with strategy v5, whose ids are all in the id map, and rows created since "
 						   "have version 4 ids: this version 5 id was made by the conversion and its pair was deleted."),
-				 errhint("Nothing was changed.  Put the pair back into connector_uuid_map (derived = false), "
+				 errhint("Put the pair back into connector_uuid_map (derived = false), "
 						 "or, if the application made this id itself after the conversion, give it a new integer id there.")));
 	if (missing_ok)
 		PG_RETURN_NULL();
@@ -393,7 +393,7 @@ connector_uuid_to_int(PG_FUNCTION_ARGS)
 				 errdetail("The table was converted with strategy %s, whose ids are all taken from the id map; "
 						   "the map is incomplete: a row was hidden from the step that gave integers to the rows created after the conversion.",
 						   cu_strategy_name(state->strategy)),
-				 errhint("Nothing was changed.  Check the table's row level security policies and triggers on connector_uuid_map.")));
+				 errhint("Check the table's row level security policies and triggers on connector_uuid_map.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("uuid %s of table \"%s\" has no integer id in the id map", text, state->qualname),

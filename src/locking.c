@@ -270,15 +270,19 @@ cu_lock_steps(List *steps)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("could not lock the rows of table \"%s\"", qual),
-					 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-							   cu_lock_retries + 1, budget, lock_holders(failed->relid)),
-					 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+					 errdetail_plural("Gave up after %d attempt of %d ms; processes holding locks on it: %s.",
+									  "Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
+									  (unsigned long) (cu_lock_retries + 1),
+									  cu_lock_retries + 1, budget, lock_holders(failed->relid)),
+					 errhint("End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("could not lock %s \"%s\" in %s mode", cu_rel_kind_name(failed->relid), qual,
 						cu_lock_name(failed->lockmode)),
-				 errdetail("Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
-						   cu_lock_retries + 1, budget, lock_holders(failed->relid)),
-				 errhint("Nothing was changed.  End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
+				 errdetail_plural("Gave up after %d attempt of %d ms; processes holding locks on it: %s.",
+								  "Gave up after %d attempts of %d ms each; processes holding locks on it: %s.",
+								  (unsigned long) (cu_lock_retries + 1),
+								  cu_lock_retries + 1, budget, lock_holders(failed->relid)),
+				 errhint("End or wait out those transactions, or raise connector_uuid.lock_timeout or connector_uuid.lock_retries, and try again.")));
 	}
 }

@@ -66,7 +66,7 @@ refuse_if_any(const char *sql, Oid relid, const char *relq, const char *qual,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("partitioned table \"%s\" cannot be rebuilt: %s", qual, what),
 			 errdetail("A partitioned key table is rebuilt around its partitions, and this would not survive: %s.", buf.data),
-			 errhint("%s  Nothing was changed.", hint)));
+			 errhint("%s", hint)));
 }
 
 /*
@@ -101,15 +101,14 @@ cu_partition_discover(CuTarget *t)
 						t->pkattname, t->qualname),
 				 errdetail("The table is partitioned by %s: integer bounds have no uuid equivalent, so only a table partitioned by HASH of its key can be rebuilt.",
 						   strategy == 'r' ? "RANGE" : "LIST"),
-				 errhint("Repartition it by HASH (%s), or build a new table partitioned by a uuid key and copy the rows into it.  Nothing was changed.",
+				 errhint("Repartition it by HASH (%s), or build a new table partitioned by a uuid key and copy the rows into it.",
 						 quote_identifier(t->pkattname))));
 	if (cu_spi_getint64(0, 2, &isnull) != 1 || cu_spi_getint64(0, 3, &isnull) != t->pkattnum ||
 		!cu_spi_getbool(0, 4, &isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" is not partitioned by HASH of its key alone with the default operator class",
-						t->qualname),
-				 errhint("Nothing was changed.")));
+						t->qualname)));
 
 	cu_spi_exec_args("SELECT c.oid, n.nspname, c.relname, c.relkind::pg_catalog.text, "
 					 "       pg_catalog.pg_get_expr(c.relpartbound, c.oid), a.attidentity::pg_catalog.text, "
@@ -137,8 +136,7 @@ cu_partition_discover(CuTarget *t)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("partition \"%s\" of table \"%s\" is not a plain table",
 							cu_qualify(leaf->nspname, leaf->relname), t->qualname),
-					 errdetail("Only one level of partitions, all of them tables, can be rebuilt."),
-					 errhint("Nothing was changed.")));
+					 errdetail("Only one level of partitions, all of them tables, can be rebuilt.")));
 		if (bound == NULL ||
 			sscanf(bound, "FOR VALUES WITH (modulus %d, remainder %d)", &leaf->modulus, &leaf->remainder) != 2)
 			elog(ERROR, "unexpected bound of partition \"%s\": %s", leaf->relname, bound ? bound : "none");
@@ -196,7 +194,7 @@ check_coverage(CuTarget *t)
 			 errmsg("partitioned table \"%s\" cannot be rebuilt: its partitions do not cover every hash remainder",
 					t->qualname),
 			 errdetail("The new ids hash anywhere, and no partition would take those that hash to %s.", buf.data),
-			 errhint("Create the missing partitions (CREATE TABLE ... PARTITION OF %s FOR VALUES WITH (...)), then convert.  Nothing was changed.",
+			 errhint("Create the missing partitions (CREATE TABLE ... PARTITION OF %s FOR VALUES WITH (...)), then convert.",
 					 t->qualname)));
 }
 
@@ -220,7 +218,7 @@ cu_partition_check(CuPlan *plan)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create tables in schema \"%s\"", t->nspname),
 				 errdetail("The partitioned table \"%s\" is rebuilt: a new parent table is created in its schema.", t->qualname),
-				 errhint("GRANT CREATE ON SCHEMA %s to the role converting it.  Nothing was changed.",
+				 errhint("GRANT CREATE ON SCHEMA %s to the role converting it.",
 						 quote_identifier(t->nspname))));
 
 	/*
@@ -304,7 +302,7 @@ cu_partition_check(CuPlan *plan)
 					 errmsg("partitioned table \"%s\" cannot be rebuilt: partition \"%s\" has an identity key of its own",
 							t->qualname, q),
 					 errdetail("A uuid column cannot be an identity column, and the partition's identity would not come back on revert."),
-					 errhint("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY (the parent's default gives new rows their ids), then convert.  Nothing was changed.",
+					 errhint("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY (the parent's default gives new rows their ids), then convert.",
 							 q, quote_identifier(t->pkattname))));
 
 		refuse_if_any("SELECT pg_catalog.format('trigger %I on %s', g.tgname, $2) FROM pg_catalog.pg_trigger g "

@@ -77,7 +77,7 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 						   psprintf("Foreign key \"%s\" is not validated", fk->conname),
 						   GetUserNameFromId(cu_rel_owner(fk->relid), false),
 						   GetUserNameFromId(cu_rel_owner(t->relid), false)),
-				 errhint("GRANT SELECT ON %s TO %s, then try again.  Nothing was changed.",
+				 errhint("GRANT SELECT ON %s TO %s, then try again.",
 						 t->qualname, quote_identifier(GetUserNameFromId(cu_rel_owner(fk->relid), false)))));
 	cu_enter(&cx, reader, SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*), "
@@ -93,10 +93,11 @@ check_orphans(CuTarget *t, CuForeignKey *fk)
 	if (n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("table \"%s\" has %lld rows whose \"%s\" has no row in table \"%s\"",
-						childq, (long long) n, fk->attname, t->qualname),
+				 errmsg_plural("table \"%s\" has %lld row whose \"%s\" has no row in table \"%s\"",
+							   "table \"%s\" has %lld rows whose \"%s\" has no row in table \"%s\"",
+							   (unsigned long) n, childq, (long long) n, fk->attname, t->qualname),
 				 errdetail("Values without a parent: %s.", cu_spi_getstring(0, 2)),
-				 errhint("Delete those rows or set them to NULL, then try again.  Nothing was changed.")));
+				 errhint("Delete those rows or set them to NULL, then try again.")));
 }
 
 /* A column a conversion changes: the key, or a referencing column */
@@ -234,7 +235,7 @@ check_partition_owners(CuTarget *t)
 					 errdetail("The rewrite of \"%s\" runs as its owner %s, so that the application's code in it never runs as the converting role, and it rewrites every partition and inheritance child; \"%s\" belongs to %s.",
 							   cu_qualify(fk->nspname, fk->relname), cu_spi_getstring(0, 3),
 							   cu_spi_getstring(0, 1), cu_spi_getstring(0, 2)),
-					 errhint("ALTER TABLE %s OWNER TO %s, then convert.  Nothing was changed.",
+					 errhint("ALTER TABLE %s OWNER TO %s, then convert.",
 							 cu_spi_getstring(0, 1), cu_spi_getstring(0, 3))));
 	}
 }
@@ -274,8 +275,8 @@ check_references(CuTarget *t)
 				 errdetail("%s: the type of an inherited key column changes with the whole tree, and ids are unique only per table.",
 						   cu_spi_getstring(0, 1)),
 				 partition ?
-				 errhint("Convert the partitioned table instead.  Nothing was changed.") :
-				 errhint("Detach the inheritance (ALTER TABLE ... NO INHERIT), convert, then attach it again.  Nothing was changed.")));
+				 errhint("Convert the partitioned table instead.") :
+				 errhint("Detach the inheritance (ALTER TABLE ... NO INHERIT), convert, then attach it again.")));
 	}
 
 	foreach(lc, t->fkeys)
@@ -304,14 +305,14 @@ check_references(CuTarget *t)
 					 errmsg("column \"%s\" of table \"%s\" takes part in another foreign key", fk->attname, rel),
 					 errdetail("It references \"%s\", and %s: that key's other side would keep the integer type.",
 							   t->qualname, cu_spi_getstring(0, 1)),
-					 errhint("Drop that foreign key, convert, then create it again between columns of the same type.  Nothing was changed.")));
+					 errhint("Drop that foreign key, convert, then create it again between columns of the same type.")));
 
 		if (get_rel_relispartition(fk->relid))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("foreign key \"%s\" is declared on partition \"%s\" only", fk->conname, rel),
 					 errdetail("The column's type belongs to the partitioned table and cannot change in one partition."),
-					 errhint("Declare the foreign key on the partitioned table (or drop it), then convert.  Nothing was changed.")));
+					 errhint("Declare the foreign key on the partitioned table (or drop it), then convert.")));
 	}
 }
 
@@ -337,7 +338,7 @@ check_domains(CuTarget *t)
 					 errmsg("column \"%s\" of table \"%s\" is of domain type %s",
 							fk->attname, rel, format_type_be(fk->atttypid)),
 					 errdetail("A conversion changes the column's type, which would drop the domain and its constraints."),
-					 errhint("Change the column to %s first (ALTER TABLE %s ALTER COLUMN %s TYPE %s), convert, then add the checks back as table constraints.  Nothing was changed.",
+					 errhint("Change the column to %s first (ALTER TABLE %s ALTER COLUMN %s TYPE %s), convert, then add the checks back as table constraints.",
 							 format_type_be(base), rel, quote_identifier(fk->attname), format_type_be(base))));
 	}
 }
@@ -384,18 +385,23 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 		if (bad > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("%lld rows of table \"%s\" have a value in \"%s\" that a version 7 uuid cannot hold",
-							(long long) bad, t->qualname, opt->ts_column),
+					 errmsg_plural("%lld row of table \"%s\" has a value in \"%s\" that a version 7 uuid cannot hold",
+								   "%lld rows of table \"%s\" have a value in \"%s\" that a version 7 uuid cannot hold",
+								   (unsigned long) bad, (long long) bad, t->qualname, opt->ts_column),
+					 bad == 1 ?
+					 errdetail("Version 7 ids hold the milliseconds since 1970-01-01 in 48 bits; the value out of range is %s.",
+							   cu_spi_getstring(0, 2)) :
 					 errdetail("Version 7 ids hold the milliseconds since 1970-01-01 in 48 bits; the values out of range run from %s to %s.",
 							   cu_spi_getstring(0, 2), cu_spi_getstring(0, 3)),
-					 errhint("Correct those values (or set them to NULL: the conversion time is used), or choose another strategy.  Nothing was changed.")));
+					 errhint("Correct those values (or set them to NULL: the conversion time is used), or choose another strategy.")));
 	}
 }
 
 /*
  * Refuse tables that are published for logical replication: a subscriber
- * would receive uuids for integer columns.  The detail carries the DDL the
- * subscriber needs, from the plan itself.
+ * would receive uuids for integer columns (or integers for uuid columns).
+ * The hint points to connector_uuid_plan() for the statements the
+ * subscriber needs.
  */
 static void
 check_publications(CuPlan *plan)
@@ -425,27 +431,19 @@ check_publications(CuPlan *plan)
 						  ") x ORDER BY 1, 2 LIMIT 1", lfirst_oid(lc));
 		if (SPI_processed > 0)
 		{
-			StringInfoData ddl;
-			ListCell   *lc2;
 			char	   *pubname = pstrdup(cu_spi_getstring(0, 1));
 			char	   *what = pstrdup(cu_spi_getstring(0, 2));
 
-			initStringInfo(&ddl);
-			foreach(lc2, plan->steps)
-			{
-				CuStep	   *step = lfirst(lc2);
-
-				if (step->rewrites || step->kind == CU_STEP_FKEY ||
-					(step->kind == CU_STEP_SQL && strncmp(step->sql, "ALTER TABLE", 11) == 0))
-					appendStringInfo(&ddl, "%s;\n", step->sql);
-			}
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("table \"%s\" is part of publication \"%s\"",
 							get_rel_name(lfirst_oid(lc)), pubname),
-					 errdetail("The publication publishes it (%s).  Logical replication would send uuid values to a subscriber whose columns are still integer.  "
-							   "A subscriber needs these statements, with the same id map:\n%s", what, ddl.data),
-					 errhint("Remove the tables from the publication, convert publisher and subscriber, then add them back.")));
+					 errdetail("The publication publishes it (%s).  Logical replication would send %s values to a subscriber whose columns are still %s.",
+							   what,
+							   plan->direction == CU_TO_UUID ? "uuid" : "integer",
+							   plan->direction == CU_TO_UUID ? "integer" : "uuid"),
+					 errhint("Remove the tables from the publication, convert publisher and subscriber, then add them back.  "
+							 "See connector_uuid_plan() for the statements the subscriber needs; it must use the same id map.")));
 		}
 	}
 }
@@ -472,7 +470,7 @@ check_renamed(CuTarget *t)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" was converted under the name \"%s\"", t->qualname, cu_spi_getstring(0, 1)),
 				 errdetail("Its id map is recorded under that name."),
-				 errhint("Rename it back (ALTER TABLE %s RENAME TO ...; ALTER TABLE ... SET SCHEMA ...), revert, then rename it again.  Nothing was changed.",
+				 errhint("Rename it back (ALTER TABLE %s RENAME TO ...; ALTER TABLE ... SET SCHEMA ...), revert, then rename it again.",
 						 t->qualname)));
 }
 
@@ -502,7 +500,7 @@ check_earlier_strategy(CuPlan *plan)
 				 errdetail("Converting it again gives every row the uuid it had then, so its ids would not be %s ids.",
 						   cu_strategy_name(opt->strategy)),
 				 errhint("Convert with strategy => '%s'.  To make new %s ids instead (the uuids of the earlier conversion are then lost), "
-						 "delete the table's rows from connector_uuid_map and connector_uuid_tables first.  Nothing was changed.",
+						 "delete the table's rows from connector_uuid_map and connector_uuid_tables first.",
 						 cu_strategy_name(earlier), cu_strategy_name(opt->strategy))));
 	plan->notes = lappend(plan->notes,
 						  psprintf("%s was converted before with strategy %s: its rows get the uuids they had then, and new rows %s ids",
@@ -664,15 +662,20 @@ cu_check_new_ids(CuPlan *plan)
 						   (unsigned long) count, (long long) count, t->qualname,
 						   narrow ? format_type_be(narrow_type) :
 						   by_sequence ? "the key's sequence" : format_type_be(plan->int_type)),
+			 count == 1 ?
+			 errdetail("The revert gives it id %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
+					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
+					   (long long) base,
+					   narrow ? narrow : by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit) :
 			 errdetail("The revert numbers them from %lld to %lld, after the highest id the table has had (%lld), but %s holds values up to %lld.",
 					   (long long) (base < PG_INT64_MAX ? base + 1 : base),
 					   (long long) (count > PG_INT64_MAX - base ? PG_INT64_MAX : base + count),
 					   (long long) base,
 					   narrow ? narrow : by_sequence ? "the sequence" : format_type_be(plan->int_type), (long long) limit),
 			 (plan->int_type != INT8OID || narrow) ?
-			 errhint("SET connector_uuid.revert_to_bigint = on to revert column \"%s\" and the columns referencing it to bigint (with a bigint sequence or identity) instead, or delete those rows.  Nothing was changed.",
+			 errhint("SET connector_uuid.revert_to_bigint = on to revert column \"%s\" and the columns referencing it to bigint (with a bigint sequence or identity) instead, or delete those rows.",
 					 t->pkattname) :
-			 errhint("Raise the sequence's MAXVALUE (ALTER SEQUENCE ... MAXVALUE), or delete those rows.  Nothing was changed.")));
+			 errhint("Raise the sequence's MAXVALUE (ALTER SEQUENCE ... MAXVALUE), or delete those rows.")));
 }
 
 /*
@@ -693,7 +696,7 @@ cu_preflight_state(CuPlan *plan, char **detail)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" and the tables referencing it are half converted", t->qualname),
 				 errdetail("%s.", *detail),
-				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.  Nothing was changed.")));
+				 errhint("Bring every one of those columns to the same type (all integer or all uuid), then try again.")));
 	plan->adopt = (plan->direction == CU_TO_UUID && plan->state == CU_STATE_UUID) ||
 		(plan->direction == CU_TO_INT && plan->state == CU_STATE_INTEGER);
 }
@@ -723,7 +726,7 @@ cu_preflight_owners(CuPlan *plan)
 					 errmsg("foreign key \"%s\" on table \"%s\" has disabled triggers",
 							fk->conname, cu_qualify(fk->nspname, fk->relname)),
 					 errdetail("The foreign key is dropped and added again, and only a superuser can disable the new one's triggers as the old ones were."),
-					 errhint("Run the conversion as a superuser, or enable the triggers (ALTER TABLE ... ENABLE TRIGGER ALL) first.  Nothing was changed.")));
+					 errhint("Run the conversion as a superuser, or enable the triggers (ALTER TABLE ... ENABLE TRIGGER ALL) first.")));
 	}
 	cu_check_privileges(plan);
 }
@@ -785,7 +788,7 @@ cu_preflight_tables(CuPlan *plan)
 		check_timestamp_column(t, plan->options);
 }
 
-/* Once the steps are planned: refuse published tables (with their DDL) */
+/* Once the steps are planned: refuse published tables */
 void
 cu_preflight_steps(CuPlan *plan)
 {

@@ -247,5 +247,5 @@ cu_check_privileges(CuPlan *plan)
 			 errdetail("To %s table \"%s\", role %s needs, besides owning the tables, %s.",
 					   adopt ? "adopt" : to_uuid ? "convert" : "revert",
 					   plan->target->qualname, m.role, m.detail.data),
-			 errhint("As a superuser: %s  Nothing was changed.", m.grants.data)));
+			 errhint("As a superuser: %s", m.grants.data)));
 }

@@ -302,7 +302,7 @@ probe_table(Oid relid, List *columns)
 						names.data, qual, typenames.data),
 				 errdetail("Changing the type on an empty copy of the table failed: %s.  Check constraints, index expressions or predicates, defaults, generated columns and statistics using the column: %s.",
 						   failure->message, users),
-				 errhint("Drop those objects (or rewrite them without the column), convert, then create them again for the new type.  Nothing was changed.")));
+				 errhint("Drop those objects (or rewrite them without the column), convert, then create them again for the new type.")));
 	}
 }
 

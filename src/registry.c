@@ -95,7 +95,7 @@ refuse_fact(const char *qualname, const char *regtable, const char *column,
 			 errmsg("%s row of %s \"%s\" has an invalid %s: %s",
 					regtable, subject, qualname, column, value ? value : "NULL"),
 			 errdetail("Expected %s.", expected),
-			 errhint("Correct the row (or restore the registry from the backup taken with the id map), then try again.  Nothing was changed.")));
+			 errhint("Correct the row (or restore the registry from the backup taken with the id map), then try again.")));
 }
 
 /*
@@ -228,7 +228,7 @@ cu_registry_default_kind(CuTarget *t, Oid *seqrelid)
 					t->pkattname, t->qualname),
 			 errdetail("The default is %s.  A revert puts back no default, an identity, or nextval of a sequence: the registry records facts, not expressions.",
 					   t->default_expr ? t->default_expr : "an expression"),
-			 errhint("Drop the default (ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT), convert, and set it again after a revert.  Nothing was changed.",
+			 errhint("Drop the default (ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT), convert, and set it again after a revert.",
 					 t->qualname, quote_identifier(t->pkattname))));
 	return CU_DEFAULT_NONE;		/* keep compiler quiet */
 }
@@ -704,7 +704,7 @@ cu_registry_read(int table_id, CuTarget *t)
 					 errmsg("sequence \"%s.%s\" of the default of table \"%s\" does not exist",
 							r->seq_nspname, r->seq_relname, t->qualname),
 					 errdetail("connector_uuid_tables records the key's default as nextval of that sequence."),
-					 errhint("Create the sequence again (or set default_kind to 'none' in the table's registry row to revert without a default), then try again.  Nothing was changed.")));
+					 errhint("Create the sequence again (or set default_kind to 'none' in the table's registry row to revert without a default), then try again.")));
 		r->default_sql = psprintf("pg_catalog.nextval(%s::pg_catalog.regclass)",
 								  quote_literal_cstr(cu_qualify(r->seq_nspname, r->seq_relname)));
 	}
@@ -728,13 +728,13 @@ cu_registry_read(int table_id, CuTarget *t)
 						(errcode(ERRCODE_UNDEFINED_SCHEMA),
 						 errmsg("schema \"%s\" of the identity sequence of table \"%s\" does not exist",
 								r->seq_nspname, t->qualname),
-						 errhint("Create the schema again, then try again.  Nothing was changed.")));
+						 errhint("Create the schema again, then try again.")));
 			if (OidIsValid(get_relname_relid(r->seq_relname, nsp)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_TABLE),
 						 errmsg("relation \"%s\" already exists", seqqual),
 						 errdetail("The revert creates the identity sequence of table \"%s\" under that name again.", t->qualname),
-						 errhint("Rename or drop that relation, then try again.  Nothing was changed.")));
+						 errhint("Rename or drop that relation, then try again.")));
 		}
 		/* a bigint revert: a sequence that ran to its type's end runs on to bigint's */
 		seqtype = r->seq_type;

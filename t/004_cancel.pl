@@ -120,7 +120,7 @@ for my $attempt (1 .. 3)
 	my ($pid) = $out =~ /(\d+)/;
 	my $steps = progress_of($node, $pid, $offset);
 	note 'the last step it began: ' . ($steps->[-1] // 'none');
-	my ($table) = ($steps->[-1] // '') =~ /^step \d+ of \d+: (\w+): ALTER TABLE .* TYPE uuid/;
+	my ($table) = ($steps->[-1] // '') =~ /^step \d+ of \d+: (\w+): rewrite [0-9,]+ rows with their new /;
 	if ($table && join("\n", @$steps) !~ /$table: rewrote/)
 	{
 		$landed = 1;

@@ -234,6 +234,248 @@ cu_registry_default_kind(CuTarget *t, Oid *seqrelid)
 }
 
 /*
+ * Insert target's registry row under table_id, with a fresh random key:
+ * who it is, and (at integer state) the key's type and identity; the
+ * update that follows records the rest
+ */
+static void
+insert_registry_row(CuTarget *target, CuOptions *options, int table_id, bool at_integer)
+{
+	Oid			insert_types[8] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, REGTYPEOID,
+	CHAROID, TEXTOID, BYTEAOID};
+	Datum		insert_values[8];
+	bytea	   *key = palloc(VARHDRSZ + 16);
+
+	SET_VARSIZE(key, VARHDRSZ + 16);
+	cu_random_key((uint8 *) VARDATA(key));
+	insert_values[0] = Int32GetDatum(table_id);
+	insert_values[1] = DirectFunctionCall1(namein, CStringGetDatum(target->nspname));
+	insert_values[2] = DirectFunctionCall1(namein, CStringGetDatum(target->relname));
+	insert_values[3] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
+	insert_values[4] = ObjectIdGetDatum(at_integer ? target->pktypid : INT4OID);
+	insert_values[5] = CharGetDatum(at_integer ? target->identity : '\0');
+	insert_values[6] = CStringGetTextDatum(cu_strategy_name(options->strategy));
+	insert_values[7] = PointerGetDatum(key);
+	cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, "
+							  "column_name, original_type, identity, strategy, id_key) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							  ext_table("connector_uuid_tables")),
+					 SPI_OK_INSERT, 8, insert_types, insert_values, NULL);
+}
+
+/* The parameters of update_registry_row()'s UPDATE: $1 is UPD_TABLE_ID + 1 */
+typedef enum UpdateParam
+{
+	UPD_TABLE_ID,
+	UPD_COLUMN_NAME,
+	UPD_ORIGINAL_TYPE,
+	UPD_IDENTITY,
+	UPD_DEFAULT_KIND,
+	UPD_SEQUENCE_SCHEMA,
+	UPD_SEQUENCE_NAME,
+	UPD_SEQ_TYPE,				/* seq_type to seq_cycle: pg_sequence's, in
+								 * its order */
+	UPD_SEQ_INCREMENT,
+	UPD_SEQ_MIN,
+	UPD_SEQ_MAX,
+	UPD_SEQ_START,
+	UPD_SEQ_CACHE,
+	UPD_SEQ_CYCLE,
+	UPD_SEQ_COMMENT,
+	UPD_SEQ_ACL,
+	UPD_SEQ_LAST_VALUE,
+	UPD_SEQ_VALUE,
+	UPD_SEQ_IS_CALLED,
+	UPD_STRATEGY,
+	UPD_FULL_MAP,
+	UPD_TABLE_OID,
+	UPD_NPARAMS
+} UpdateParam;
+
+/*
+ * Where the owned sequence stood (the UPDATE's seq_last_value, seq_value,
+ * seq_is_called): the last value handed out, and the sequence's state.
+ * The by-reference values stay in SPI memory until the UPDATE has run.
+ */
+static void
+read_sequence_position(CuTarget *target, Datum *update_values, char *update_nulls)
+{
+	bool		isnull;
+
+	cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END, "
+						 "last_value, is_called FROM %s",
+						 target->seqqualname), SPI_OK_SELECT);
+	update_values[UPD_SEQ_LAST_VALUE] = Int64GetDatum(cu_spi_getint64(0, 1, &isnull));
+	update_values[UPD_SEQ_VALUE] = Int64GetDatum(cu_spi_getint64(0, 2, &isnull));
+	update_values[UPD_SEQ_IS_CALLED] = BoolGetDatum(cu_spi_getbool(0, 3, &isnull));
+	update_nulls[UPD_SEQ_LAST_VALUE] = ' ';
+	update_nulls[UPD_SEQ_VALUE] = ' ';
+	update_nulls[UPD_SEQ_IS_CALLED] = ' ';
+}
+
+/*
+ * The owned sequence's parameters (the UPDATE's seq_type to seq_cycle),
+ * and, for an identity's sequence, which is dropped with the identity, its
+ * comment and grants (seq_comment, seq_acl).  Left NULL if the sequence has
+ * no pg_sequence row.  The by-reference values stay in SPI memory until the
+ * UPDATE has run.
+ */
+static void
+read_sequence_parameters(CuTarget *target, Datum *update_values, char *update_nulls)
+{
+	Oid			seq_types[1] = {OIDOID};
+	Datum		seq_values[1];
+	bool		isnull;
+	int			i;
+
+	seq_values[0] = ObjectIdGetDatum(target->seqrelid);
+	cu_spi_exec_args("SELECT s.seqtypid, s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, s.seqcycle, "
+					 "  (SELECT d.description FROM pg_catalog.pg_description d "
+					 "   WHERE d.objoid OPERATOR(pg_catalog.=) s.seqrelid "
+					 "     AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "     AND d.objsubid OPERATOR(pg_catalog.=) 0), "
+					 "  c.relacl "
+					 "FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.seqrelid "
+					 "WHERE s.seqrelid OPERATOR(pg_catalog.=) $1",
+					 SPI_OK_SELECT, 1, seq_types, seq_values, NULL);
+	if (SPI_processed != 1)
+		return;
+	/* columns 1 to 7: seq_type to seq_cycle */
+	for (i = 0; i <= UPD_SEQ_CYCLE - UPD_SEQ_TYPE; i++)
+	{
+		update_values[UPD_SEQ_TYPE + i] = cu_spi_getdatum(0, 1 + i, &isnull);
+		update_nulls[UPD_SEQ_TYPE + i] = isnull ? 'n' : ' ';
+	}
+	/* an identity's sequence is dropped: keep its comment and grants */
+	if (target->identity)
+	{
+		update_values[UPD_SEQ_COMMENT] = cu_spi_getdatum(0, 8, &isnull);
+		update_nulls[UPD_SEQ_COMMENT] = isnull ? 'n' : ' ';
+		update_values[UPD_SEQ_ACL] = cu_spi_getdatum(0, 9, &isnull);
+		update_nulls[UPD_SEQ_ACL] = isnull ? 'n' : ' ';
+	}
+}
+
+/*
+ * Record in table_id's registry row the key column and its sequence as
+ * they are now (at integer state): type, identity, kind of default, the
+ * sequence's name, parameters, comment, ACL and position, the strategy
+ */
+static void
+update_registry_row(CuTarget *target, CuOptions *options, int table_id)
+{
+	Oid			update_types[UPD_NPARAMS] = {
+		[UPD_TABLE_ID] = INT4OID,
+		[UPD_COLUMN_NAME] = NAMEOID,
+		[UPD_ORIGINAL_TYPE] = REGTYPEOID,
+		[UPD_IDENTITY] = CHAROID,
+		[UPD_DEFAULT_KIND] = TEXTOID,
+		[UPD_SEQUENCE_SCHEMA] = NAMEOID,
+		[UPD_SEQUENCE_NAME] = NAMEOID,
+		[UPD_SEQ_TYPE] = REGTYPEOID,
+		[UPD_SEQ_INCREMENT] = INT8OID,
+		[UPD_SEQ_MIN] = INT8OID,
+		[UPD_SEQ_MAX] = INT8OID,
+		[UPD_SEQ_START] = INT8OID,
+		[UPD_SEQ_CACHE] = INT8OID,
+		[UPD_SEQ_CYCLE] = BOOLOID,
+		[UPD_SEQ_COMMENT] = TEXTOID,
+		[UPD_SEQ_ACL] = ACLITEMARRAYOID,
+		[UPD_SEQ_LAST_VALUE] = INT8OID,
+		[UPD_SEQ_VALUE] = INT8OID,
+		[UPD_SEQ_IS_CALLED] = BOOLOID,
+		[UPD_STRATEGY] = TEXTOID,
+		[UPD_FULL_MAP] = BOOLOID,
+		[UPD_TABLE_OID] = OIDOID,
+	};
+	Datum		update_values[UPD_NPARAMS] = {0};
+	char		update_nulls[UPD_NPARAMS];
+	Oid			defseq;
+	char		kind = cu_registry_default_kind(target, &defseq);
+	Oid			seqrel = OidIsValid(defseq) ? defseq : target->seqrelid;
+	int			i;
+
+	memset(update_nulls, ' ', sizeof(update_nulls));
+	update_values[UPD_TABLE_ID] = Int32GetDatum(table_id);
+	update_values[UPD_COLUMN_NAME] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
+	update_values[UPD_ORIGINAL_TYPE] = ObjectIdGetDatum(target->pktypid);
+	update_values[UPD_IDENTITY] = CharGetDatum(target->identity);
+	update_values[UPD_DEFAULT_KIND] = CStringGetTextDatum(kind == CU_DEFAULT_IDENTITY ? "identity" :
+														  kind == CU_DEFAULT_NEXTVAL ? "nextval" : "none");
+	/* the sequence of the default, else the owned one */
+	if (OidIsValid(seqrel))
+	{
+		update_values[UPD_SEQUENCE_SCHEMA] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(seqrel))));
+		update_values[UPD_SEQUENCE_NAME] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(seqrel)));
+	}
+	else
+		update_nulls[UPD_SEQUENCE_SCHEMA] = update_nulls[UPD_SEQUENCE_NAME] = 'n';
+	/* the owned sequence's facts, NULL unless read below */
+	for (i = UPD_SEQ_TYPE; i <= UPD_SEQ_IS_CALLED; i++)
+		update_nulls[i] = 'n';
+	if (OidIsValid(target->seqrelid))
+	{
+		read_sequence_position(target, update_values, update_nulls);
+		read_sequence_parameters(target, update_values, update_nulls);
+	}
+	else
+	{
+		update_values[UPD_SEQ_LAST_VALUE] = Int64GetDatum(0);
+		update_nulls[UPD_SEQ_LAST_VALUE] = ' ';
+	}
+	update_values[UPD_STRATEGY] = CStringGetTextDatum(cu_strategy_name(options->strategy));
+	update_values[UPD_FULL_MAP] = BoolGetDatum(cu_full_map || options->strategy != CU_STRATEGY_V4);
+	update_values[UPD_TABLE_OID] = ObjectIdGetDatum(target->relid);
+	cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, identity = $4, "
+							  "default_kind = $5, sequence_schema = $6, sequence_name = $7, "
+							  "seq_type = $8, seq_increment = $9, seq_min = $10, seq_max = $11, "
+							  "seq_start = $12, seq_cache = $13, seq_cycle = $14, seq_comment = $15, seq_acl = $16, "
+							  "seq_last_value = GREATEST(seq_last_value, $17), seq_value = $18, seq_is_called = $19, "
+							  "strategy = $20, full_map = $21, table_oid = $22 "
+							  "WHERE table_id OPERATOR(pg_catalog.=) $1", ext_table("connector_uuid_tables")),
+					 SPI_OK_UPDATE, UPD_NPARAMS, update_types, update_values, update_nulls);
+}
+
+/*
+ * Record the integer referencing columns' own types and ON DELETE actions
+ * (connector_uuid_columns): one row per column, the actions of its foreign
+ * keys by name
+ */
+static void
+register_columns(CuTarget *target, int table_id)
+{
+	char	   *ctbl = ext_table("connector_uuid_columns");
+	Oid			column_types[9] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, REGTYPEOID, CHAROID, TEXTOID, OIDOID, INT2OID};
+	ListCell   *lc;
+
+	foreach(lc, target->fkeys)
+	{
+		CuForeignKey *fk = lfirst(lc);
+		Datum		column_values[9];
+
+		if (fk->atttypid == UUIDOID)
+			continue;
+		column_values[0] = Int32GetDatum(table_id);
+		column_values[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
+		column_values[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
+		column_values[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
+		column_values[4] = ObjectIdGetDatum(fk->atttypid);
+		column_values[5] = CharGetDatum(fk->orig_del_action);
+		column_values[6] = CStringGetTextDatum(fk->conname);
+		column_values[7] = ObjectIdGetDatum(fk->relid);
+		column_values[8] = Int16GetDatum(fk->attnum);
+		cu_spi_exec_args(psprintf("INSERT INTO %s AS c (table_id, schema_name, table_name, column_name, original_type, on_delete, "
+								  "fk_on_delete, table_oid, column_number) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object($7, $6::pg_catalog.text), $8, $9) "
+								  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
+								  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete, "
+								  "fk_on_delete = COALESCE(c.fk_on_delete, '{}') OPERATOR(pg_catalog.||) excluded.fk_on_delete, "
+								  "table_oid = excluded.table_oid, column_number = excluded.column_number", ctbl),
+						 SPI_OK_INSERT, 9, column_types, column_values, NULL);
+	}
+}
+
+/*
  * Make sure target has a registry row (table_id, taken under the locks, if
  * it has none; with a fresh random key) and record what a revert needs to
  * put the key column back as it was: type, identity, kind of default, the
@@ -247,157 +489,18 @@ cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id)
 {
 	int			table_id = cu_registry_id(target->nspname, target->relname);
 	bool		at_integer = cu_is_integer_type(target->pktypid);
-	char	   *tbl = ext_table("connector_uuid_tables");
-	bool		isnull;
 
 	if (table_id == 0)
 	{
-		Oid			argtypes[8] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, REGTYPEOID,
-		CHAROID, TEXTOID, BYTEAOID};
-		Datum		values[8];
-		bytea	   *key = palloc(VARHDRSZ + 16);
-
 		table_id = new_table_id;
 		if (table_id <= 0)
 			elog(ERROR, "no table id was taken for table \"%s\"", target->qualname);
-		SET_VARSIZE(key, VARHDRSZ + 16);
-		cu_random_key((uint8 *) VARDATA(key));
-		values[0] = Int32GetDatum(table_id);
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(target->nspname));
-		values[2] = DirectFunctionCall1(namein, CStringGetDatum(target->relname));
-		values[3] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
-		values[4] = ObjectIdGetDatum(at_integer ? target->pktypid : INT4OID);
-		values[5] = CharGetDatum(at_integer ? target->identity : '\0');
-		values[6] = CStringGetTextDatum(cu_strategy_name(options->strategy));
-		values[7] = PointerGetDatum(key);
-		cu_spi_exec_args(psprintf("INSERT INTO %s (table_id, schema_name, table_name, "
-								  "column_name, original_type, identity, strategy, id_key) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", tbl),
-						 SPI_OK_INSERT, 8, argtypes, values, NULL);
+		insert_registry_row(target, options, table_id, at_integer);
 	}
-
 	if (!at_integer)
 		return table_id;
-
-	/* the key column and its sequence as they are now */
-	{
-		Oid			types[22] = {INT4OID, NAMEOID, REGTYPEOID, CHAROID, TEXTOID, NAMEOID, NAMEOID,
-			REGTYPEOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, TEXTOID, ACLITEMARRAYOID,
-		INT8OID, INT8OID, BOOLOID, TEXTOID, BOOLOID, OIDOID};
-		Datum		v[22];
-		char		n[22];
-		Oid			defseq;
-		char		kind = cu_registry_default_kind(target, &defseq);
-		Oid			seqrel = OidIsValid(defseq) ? defseq : target->seqrelid;
-		int			i;
-
-		memset(n, ' ', sizeof(n));
-		v[0] = Int32GetDatum(table_id);
-		v[1] = DirectFunctionCall1(namein, CStringGetDatum(target->pkattname));
-		v[2] = ObjectIdGetDatum(target->pktypid);
-		v[3] = CharGetDatum(target->identity);
-		v[4] = CStringGetTextDatum(kind == CU_DEFAULT_IDENTITY ? "identity" :
-								   kind == CU_DEFAULT_NEXTVAL ? "nextval" : "none");
-		if (OidIsValid(seqrel))
-		{
-			v[5] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(seqrel))));
-			v[6] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(seqrel)));
-		}
-		else
-			n[5] = n[6] = 'n';
-		for (i = 7; i <= 18; i++)
-			n[i] = 'n';
-		/* the owned sequence: parameters, and where it stood */
-		if (OidIsValid(target->seqrelid))
-		{
-			Oid			seqtypes[1] = {OIDOID};
-			Datum		seqvalues[1];
-
-			cu_spi_exec(psprintf("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END, "
-								 "last_value, is_called FROM %s",
-								 target->seqqualname), SPI_OK_SELECT);
-			v[16] = Int64GetDatum(cu_spi_getint64(0, 1, &isnull));
-			v[17] = Int64GetDatum(cu_spi_getint64(0, 2, &isnull));
-			v[18] = BoolGetDatum(cu_spi_getbool(0, 3, &isnull));
-			n[16] = n[17] = n[18] = ' ';
-			seqvalues[0] = ObjectIdGetDatum(target->seqrelid);
-			cu_spi_exec_args("SELECT s.seqtypid, s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, s.seqcycle, "
-							 "  (SELECT d.description FROM pg_catalog.pg_description d "
-							 "   WHERE d.objoid OPERATOR(pg_catalog.=) s.seqrelid "
-							 "     AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-							 "     AND d.objsubid OPERATOR(pg_catalog.=) 0), "
-							 "  c.relacl "
-							 "FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.seqrelid "
-							 "WHERE s.seqrelid OPERATOR(pg_catalog.=) $1",
-							 SPI_OK_SELECT, 1, seqtypes, seqvalues, NULL);
-			if (SPI_processed == 1)
-			{
-				for (i = 0; i < 7; i++)
-				{
-					v[7 + i] = cu_spi_getdatum(0, 1 + i, &isnull);
-					n[7 + i] = isnull ? 'n' : ' ';
-				}
-				/* an identity's sequence is dropped: keep its comment and grants */
-				if (target->identity)
-				{
-					v[14] = cu_spi_getdatum(0, 8, &isnull);
-					n[14] = isnull ? 'n' : ' ';
-					v[15] = cu_spi_getdatum(0, 9, &isnull);
-					n[15] = isnull ? 'n' : ' ';
-				}
-			}
-		}
-		else
-		{
-			v[16] = Int64GetDatum(0);
-			n[16] = ' ';
-		}
-		v[19] = CStringGetTextDatum(cu_strategy_name(options->strategy));
-		v[20] = BoolGetDatum(cu_full_map || options->strategy != CU_STRATEGY_V4);
-		v[21] = ObjectIdGetDatum(target->relid);
-		cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, identity = $4, "
-								  "default_kind = $5, sequence_schema = $6, sequence_name = $7, "
-								  "seq_type = $8, seq_increment = $9, seq_min = $10, seq_max = $11, "
-								  "seq_start = $12, seq_cache = $13, seq_cycle = $14, seq_comment = $15, seq_acl = $16, "
-								  "seq_last_value = GREATEST(seq_last_value, $17), seq_value = $18, seq_is_called = $19, "
-								  "strategy = $20, full_map = $21, table_oid = $22 "
-								  "WHERE table_id OPERATOR(pg_catalog.=) $1", tbl),
-						 SPI_OK_UPDATE, 22, types, v, n);
-	}
-
-	/* and the referencing columns' own types */
-	{
-		ListCell   *lc;
-		char	   *ctbl = ext_table("connector_uuid_columns");
-		Oid			types[9] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, REGTYPEOID, CHAROID, TEXTOID, OIDOID, INT2OID};
-
-		foreach(lc, target->fkeys)
-		{
-			CuForeignKey *fk = lfirst(lc);
-			Datum		v[9];
-
-			if (fk->atttypid == UUIDOID)
-				continue;
-			v[0] = Int32GetDatum(table_id);
-			v[1] = DirectFunctionCall1(namein, CStringGetDatum(fk->nspname));
-			v[2] = DirectFunctionCall1(namein, CStringGetDatum(fk->relname));
-			v[3] = DirectFunctionCall1(namein, CStringGetDatum(fk->attname));
-			v[4] = ObjectIdGetDatum(fk->atttypid);
-			v[5] = CharGetDatum(fk->orig_del_action);
-			v[6] = CStringGetTextDatum(fk->conname);
-			v[7] = ObjectIdGetDatum(fk->relid);
-			v[8] = Int16GetDatum(fk->attnum);
-			/* one row per column; the actions of its foreign keys by name */
-			cu_spi_exec_args(psprintf("INSERT INTO %s AS c (table_id, schema_name, table_name, column_name, original_type, on_delete, "
-									  "fk_on_delete, table_oid, column_number) "
-									  "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object($7, $6::pg_catalog.text), $8, $9) "
-									  "ON CONFLICT (table_id, schema_name, table_name, column_name) "
-									  "DO UPDATE SET original_type = excluded.original_type, on_delete = excluded.on_delete, "
-									  "fk_on_delete = COALESCE(c.fk_on_delete, '{}') OPERATOR(pg_catalog.||) excluded.fk_on_delete, "
-									  "table_oid = excluded.table_oid, column_number = excluded.column_number", ctbl),
-							 SPI_OK_INSERT, 9, types, v, NULL);
-		}
-	}
+	update_registry_row(target, options, table_id);
+	register_columns(target, table_id);
 	return table_id;
 }
 

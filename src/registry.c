@@ -45,6 +45,7 @@
 #define F_NEXTVAL F_NEXTVAL_OID
 #endif
 
+/* One of the extension's tables, quoted and schema-qualified */
 static char *
 ext_table(const char *relname)
 {

@@ -23,6 +23,13 @@ OBJS = \
 	src/idgen.o \
 	src/verify.o \
 	src/security.o \
+	src/sync.o \
+	src/keyswap.o \
+	src/twins.o \
+	src/onlinestate.o \
+	src/prepare.o \
+	src/swap.o \
+	src/worker.o \
 	src/spi_util.o
 PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
 

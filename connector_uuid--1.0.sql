@@ -104,16 +104,62 @@ CREATE TABLE @extschema@.connector_uuid_history (
 COMMENT ON TABLE @extschema@.connector_uuid_history IS
     'connector_uuid: every upgrade and downgrade that committed';
 
+-- The online mode (CALL connector_uuid_prepare()): one row per key table
+-- being prepared or swapped, and one per table it backfills.  phase:
+--   backfill   the uuid twin columns and sync triggers are in place; rows
+--              are being given their uuids, a batch per transaction
+--   build      indexes, the key's unique constraint, checks and foreign keys
+--              on the twins are being built and validated, writes going on
+--   prepared   everything is there: ALTER EXTENSION ... UPDATE (or
+--              connector_uuid_convert) swaps in a catalog-only transaction
+--   swapped    the uuid columns are the key; the integer ones are kept in
+--              sync until connector_uuid_finalize()
+-- Facts only (names and counts): every statement is built from the catalogs.
+CREATE TABLE @extschema@.connector_uuid_online (
+    table_id         integer PRIMARY KEY,
+    schema_name      name NOT NULL,
+    table_name       name NOT NULL,
+    phase            text NOT NULL,
+    batch_size       integer NOT NULL,
+    pause            interval NOT NULL,
+    max_lag          bigint,
+    new_registry     boolean NOT NULL,
+    swapped_once     boolean NOT NULL DEFAULT false,
+    started_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    UNIQUE (schema_name, table_name)
+);
+COMMENT ON TABLE @extschema@.connector_uuid_online IS
+    'connector_uuid: key tables in the online mode, and their phase';
+
+CREATE TABLE @extschema@.connector_uuid_online_tables (
+    table_id         integer NOT NULL,
+    schema_name      name NOT NULL,
+    table_name       name NOT NULL,
+    ordinal          integer NOT NULL,
+    pages_total      bigint NOT NULL,
+    next_page        bigint NOT NULL DEFAULT 0,
+    rows_total       bigint NOT NULL,
+    rows_done        bigint NOT NULL DEFAULT 0,
+    done             boolean NOT NULL DEFAULT false,
+    started_at       timestamptz,
+    updated_at       timestamptz,
+    PRIMARY KEY (table_id, schema_name, table_name)
+);
+
 -- pg_dump must keep their rows (the map is what makes a rollback lossless).
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_tables'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_table_id_seq'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_columns'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_map'::pg_catalog.regclass, ''::pg_catalog.text);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_history'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_online'::pg_catalog.regclass, ''::pg_catalog.text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.connector_uuid_online_tables'::pg_catalog.regclass, ''::pg_catalog.text);
 
 -- The map and the keys are not for everyone.
 REVOKE ALL ON @extschema@.connector_uuid_tables, @extschema@.connector_uuid_columns,
-    @extschema@.connector_uuid_map, @extschema@.connector_uuid_history FROM PUBLIC;
+    @extschema@.connector_uuid_map, @extschema@.connector_uuid_history,
+    @extschema@.connector_uuid_online, @extschema@.connector_uuid_online_tables FROM PUBLIC;
 REVOKE ALL ON SEQUENCE @extschema@.connector_uuid_table_id_seq FROM PUBLIC;
 
 -- The migration itself: called by the update scripts only (the C code
@@ -215,6 +261,72 @@ AS $$
                      ORDER BY started_at DESC LIMIT 5) h)
 $$;
 
+-- The online mode: prepare while the application runs (a procedure, which
+-- commits a batch at a time), then the swap is ALTER EXTENSION ... UPDATE
+-- (or connector_uuid_convert for other tables).
+CREATE PROCEDURE @extschema@.connector_uuid_prepare(pk_table regclass DEFAULT NULL,
+                                                    batch_size integer DEFAULT 10000,
+                                                    pause interval DEFAULT '0',
+                                                    max_lag bigint DEFAULT NULL,
+                                                    time_budget interval DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'connector_uuid_prepare'
+LANGUAGE C;
+
+-- After the swap: drop the integer columns and the sync triggers.
+CREATE FUNCTION @extschema@.connector_uuid_finalize(pk_table regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_finalize'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- Instead of the swap: remove everything prepare added.
+CREATE FUNCTION @extschema@.connector_uuid_abort(pk_table regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'connector_uuid_abort'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- The trigger that keeps each uuid twin column in step with its integer
+-- column (and, after the swap, the other way round).
+CREATE FUNCTION @extschema@.connector_uuid_sync()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'connector_uuid_sync'
+LANGUAGE C VOLATILE;
+
+-- Where the online mode stands, from any session: phase, table, rows done.
+CREATE VIEW @extschema@.connector_uuid_progress AS
+    SELECT o.schema_name OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) o.table_name AS key_table,
+           t.schema_name OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.table_name AS table_name,
+           CASE WHEN o.phase OPERATOR(pg_catalog.=) 'backfill' AND t.done THEN 'backfilled'
+                ELSE o.phase END AS phase,
+           CASE WHEN o.phase OPERATOR(pg_catalog.=) 'build' AND p.relid IS NOT NULL
+                THEN p.tuples_done ELSE t.rows_done END AS rows_done,
+           CASE WHEN o.phase OPERATOR(pg_catalog.=) 'build' AND p.relid IS NOT NULL
+                THEN p.tuples_total ELSE GREATEST(t.rows_total, t.rows_done) END AS rows_total,
+           pg_catalog.round(100.0 OPERATOR(pg_catalog.*) t.next_page::pg_catalog.numeric
+                            OPERATOR(pg_catalog./) GREATEST(t.pages_total, 1)::pg_catalog.numeric, 1) AS percent,
+           r.rate AS rows_per_second,
+           CASE WHEN NOT t.done AND r.rate OPERATOR(pg_catalog.>) 0
+                THEN pg_catalog.make_interval(secs => (GREATEST(t.rows_total OPERATOR(pg_catalog.-) t.rows_done, 0)::pg_catalog.float8
+                                                       OPERATOR(pg_catalog./) r.rate)) END AS eta,
+           p.phase AS index_build,
+           t.updated_at
+      FROM @extschema@.connector_uuid_online o
+      JOIN @extschema@.connector_uuid_online_tables t
+        ON t.table_id OPERATOR(pg_catalog.=) o.table_id
+      LEFT JOIN pg_catalog.pg_stat_progress_create_index p
+        ON p.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.quote_ident(t.schema_name)
+               OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.table_name))::pg_catalog.oid
+       AND p.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                            WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      CROSS JOIN LATERAL (SELECT CASE WHEN t.updated_at OPERATOR(pg_catalog.>) t.started_at
+               THEN pg_catalog.round((t.rows_done::pg_catalog.float8 OPERATOR(pg_catalog./)
+                     pg_catalog.date_part('epoch', t.updated_at OPERATOR(pg_catalog.-) t.started_at))::pg_catalog.numeric)
+               END AS rate) r
+     ORDER BY o.table_id, t.ordinal;
+COMMENT ON VIEW @extschema@.connector_uuid_progress IS
+    'connector_uuid: progress of CALL connector_uuid_prepare(), one row per table';
+REVOKE ALL ON @extschema@.connector_uuid_progress FROM PUBLIC;
+GRANT SELECT ON @extschema@.connector_uuid_progress TO pg_monitor;
+
 REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_downgrade(),
     @extschema@.connector_uuid_plan(text),
@@ -222,7 +334,10 @@ REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_revert(regclass),
     @extschema@.connector_uuid_lookup(regclass, bigint),
     @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
-    @extschema@.connector_uuid_status() FROM PUBLIC;
+    @extschema@.connector_uuid_status(),
+    @extschema@.connector_uuid_finalize(regclass),
+    @extschema@.connector_uuid_abort(regclass) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.connector_uuid_prepare(regclass, integer, interval, bigint, interval) FROM PUBLIC;
 
 -- The table rewrites call these two in their USING expressions, and run as
 -- the table's owner (so that the application's constraints and generated

@@ -142,6 +142,20 @@ cu_rel_tuples(Oid relid)
 	return SPI_processed == 1 ? cu_spi_getint64(0, 1, &isnull) : 0;
 }
 
+/* The access method of relation relid (an index's), or InvalidOid */
+Oid
+cu_rel_am(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+	ReleaseSysCache(tup);
+	return am;
+}
+
 /* What kind of relation relid is, in words (for messages) */
 const char *
 cu_rel_kind_name(Oid relid)

@@ -48,6 +48,10 @@ typedef enum CuStrategy
 } CuStrategy;
 
 /* Options of a conversion */
+/* CuOptions.online_action */
+#define CU_ONLINE_FINALIZE	'f'
+#define CU_ONLINE_ABORT		'a'
+
 typedef struct CuOptions
 {
 	bool		force_cascade;	/* set ON DELETE CASCADE on every FK */
@@ -56,6 +60,10 @@ typedef struct CuOptions
 	bool		strategy_given; /* passed as an argument, not a setting */
 	const char *namespace_uuid; /* v5: the namespace, as text */
 	const char *ts_column;		/* v7: column giving each row's time, or NULL */
+	bool		online;			/* the online mode: the registry records no
+								 * derived pairs (full_map off) */
+	char		online_action;	/* CU_ONLINE_FINALIZE, CU_ONLINE_ABORT, or
+								 * '\0': swap (either way) or offline */
 	int			reserved_table_id;	/* a new table's id, taken under the locks
 									 * (registry.c), or 0: predicted only */
 } CuOptions;

@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execute.h"
+#include "online.h"
 #include "registry.h"
 #include "security.h"
 #include "spi_util.h"
@@ -27,6 +28,9 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
+#include "datatype/timestamp.h"
+#include "nodes/parsenodes.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(connector_uuid_upgrade);
 PG_FUNCTION_INFO_V1(connector_uuid_downgrade);
@@ -546,4 +550,166 @@ connector_uuid_plan_table(PG_FUNCTION_ARGS)
 		refuse_connector_table(InvalidOid);
 	return plan_rows(fcinfo, PG_GETARG_OID(0), PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 					 table_options(fcinfo, 2));
+}
+
+PG_FUNCTION_INFO_V1(connector_uuid_prepare);
+PG_FUNCTION_INFO_V1(connector_uuid_finalize);
+PG_FUNCTION_INFO_V1(connector_uuid_abort);
+
+/* The key table an online entry point works on: pk_table, or the connector's */
+static Oid
+online_table(FunctionCallInfo fcinfo, bool *connector, bool *at_1_0)
+{
+	Oid			conn;
+	Oid			relid;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	conn = connector_table(!PG_ARGISNULL(0));
+	relid = PG_ARGISNULL(0) ? conn : PG_GETARG_OID(0);
+	if (!OidIsValid(relid) || get_rel_name(relid) == NULL)
+		refuse_connector_table(InvalidOid);
+	*connector = (relid == conn);
+	cu_spi_exec("SELECT extversion FROM pg_catalog.pg_extension "
+				"WHERE extname OPERATOR(pg_catalog.=) 'connector_uuid'", SPI_OK_SELECT);
+	*at_1_0 = SPI_processed == 1 && strcmp(cu_spi_getstring(0, 1), "1.0") == 0;
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return relid;
+}
+
+/* An interval in seconds (a month: 30 days) */
+static double
+interval_seconds(Interval *iv)
+{
+	return (double) iv->time / USECS_PER_SEC + (double) iv->day * SECS_PER_DAY +
+		(double) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
+}
+
+/*
+ * CALL connector_uuid_prepare(pk_table regclass DEFAULT NULL,
+ *                             batch_size integer DEFAULT 10000,
+ *                             pause interval DEFAULT '0',
+ *                             max_lag bigint DEFAULT NULL,
+ *                             time_budget interval DEFAULT NULL)
+ *
+ * The online mode's preparation of pk_table (NULL: the connector tables)
+ * while the application writes: see prepare.c.  A procedure, because it
+ * commits as it goes; it must be called with CALL outside a transaction
+ * block.
+ */
+Datum
+connector_uuid_prepare(PG_FUNCTION_ARGS)
+{
+	CuOnlineState *want = palloc0(sizeof(CuOnlineState));
+	bool		connector;
+	bool		at_1_0;
+	Oid			relid;
+	double		budget = 0;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("connector_uuid_prepare() cannot run inside a transaction block"),
+				 errdetail("It commits after every batch, so that the application is never held up."),
+				 errhint("Run CALL connector_uuid_prepare() on its own, not in BEGIN ... COMMIT or a function.")));
+	want->batch_size = PG_ARGISNULL(1) ? 10000 : PG_GETARG_INT32(1);
+	if (want->batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+	want->pause = PG_ARGISNULL(2) ? "00:00:00" :
+		DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(2)));
+	if (!PG_ARGISNULL(2) && interval_seconds(PG_GETARG_INTERVAL_P(2)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pause must not be negative")));
+	want->max_lag_null = PG_ARGISNULL(3);
+	want->max_lag = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
+	if (!want->max_lag_null && want->max_lag < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_lag must not be negative")));
+	if (!PG_ARGISNULL(4))
+	{
+		budget = interval_seconds(PG_GETARG_INTERVAL_P(4));
+		if (budget <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time_budget must be positive")));
+	}
+	relid = online_table(fcinfo, &connector, &at_1_0);
+	if (connector && !at_1_0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the connector tables are prepared at version 1.0 of connector_uuid"),
+				 errdetail("The extension is at version 2.0: the tables are converted already."),
+				 errhint("To prepare an online swap back, there is none: ALTER EXTENSION connector_uuid UPDATE TO '1.0' reverts offline.")));
+	cu_online_prepare(relid, connector, want, budget);
+	PG_RETURN_VOID();
+}
+
+/* finalize or abort (action) of the online mode, as one plan */
+static void
+run_online_action(FunctionCallInfo fcinfo, char action)
+{
+	bool		connector;
+	bool		at_1_0;
+	Oid			relid = online_table(fcinfo, &connector, &at_1_0);
+	CuOptions  *opt = connector ? connector_options() : palloc0(sizeof(CuOptions));
+	CuContext	cx;
+	CuPlan	   *plan;
+
+	if (!connector)
+		set_strategy(opt, NULL, NULL, NULL);
+	/* the extension's version says where the connector tables are */
+	if (connector && action == CU_ONLINE_FINALIZE && at_1_0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the connector tables are not swapped"),
+				 errdetail("connector_uuid is at version 1.0."),
+				 errhint("Swap with ALTER EXTENSION connector_uuid UPDATE first.")));
+	if (connector && action == CU_ONLINE_ABORT && !at_1_0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the connector tables are swapped"),
+				 errdetail("connector_uuid is at version 2.0."),
+				 errhint("Swap back first with ALTER EXTENSION connector_uuid UPDATE TO '1.0', or keep them with connector_uuid_finalize().")));
+	opt->online_action = action;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
+	plan = cu_lock_and_replan(relid, action == CU_ONLINE_FINALIZE ? CU_TO_UUID : CU_TO_INT, opt);
+	cu_execute_plan(plan);
+	cu_leave(&cx);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * connector_uuid_finalize(pk_table regclass DEFAULT NULL) returns void
+ *
+ * After the online swap: drops the integer columns, their foreign keys
+ * and the sync triggers, under ACCESS EXCLUSIVE for a catalog-only
+ * transaction.  Afterwards a downgrade is the offline one.
+ */
+Datum
+connector_uuid_finalize(PG_FUNCTION_ARGS)
+{
+	run_online_action(fcinfo, CU_ONLINE_FINALIZE);
+	PG_RETURN_VOID();
+}
+
+/*
+ * connector_uuid_abort(pk_table regclass DEFAULT NULL) returns void
+ *
+ * Before the swap (or after a swap back): removes everything
+ * CALL connector_uuid_prepare() added.
+ */
+Datum
+connector_uuid_abort(PG_FUNCTION_ARGS)
+{
+	run_online_action(fcinfo, CU_ONLINE_ABORT);
+	PG_RETURN_VOID();
 }

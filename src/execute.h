@@ -23,6 +23,9 @@ extern void cu_lock_steps(List *steps);
 extern bool cu_lock_held(Oid relid, LOCKMODE mode);
 extern int	cu_lock_budget_ms(void);
 
+/* keyswap.c */
+extern void cu_swap_primary_key(Oid relid, Oid old_pk, Oid new_pk);
+
 /* progress.c */
 extern void cu_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void cu_report_step(const char *sql, const char *fmt,...) pg_attribute_printf(2, 3);

@@ -334,7 +334,8 @@ run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
 					break;
 				case CU_ACT_FINISH:
 					appendStringInfoChar(rows, '}');
-					write_history(plan, plan->direction == CU_TO_UUID ? "converted" : "reverted",
+					write_history(plan, plan->outcome ? plan->outcome :
+								  plan->direction == CU_TO_UUID ? "converted" : "reverted",
 								  rows->data, started);
 					remember_oid(plan);
 					break;
@@ -346,6 +347,9 @@ run_step(CuPlan *plan, CuStep *step, StringInfo rows, TimestampTz started)
 					break;
 				case CU_ACT_CHECK_RANGE:
 					cu_check_new_ids(plan);
+					break;
+				case CU_ACT_SWAP_KEY:
+					cu_swap_primary_key(step->relid, step->swap_from, step->swap_to);
 					break;
 				case CU_ACT_NONE:
 					break;

@@ -29,6 +29,7 @@
  *-------------------------------------------------------------------------
  */
 #include "execute.h"
+#include "online.h"
 #include "registry.h"
 #include "security.h"
 #include "spi_util.h"
@@ -754,6 +755,72 @@ prime_tables(CuTarget *t)
 }
 
 /*
+ * The end of every plan: the history row, and the lock phase in front (the
+ * steps' locks, then alembic_version's row); then the checks of the steps
+ */
+static CuPlan *
+finish_plan(CuPlan *plan)
+{
+	CuStep	   *finish;
+	CuStep	   *rowlock;
+	List	   *locksteps;
+
+	finish = cu_plan_internal(plan, CU_ACT_FINISH, RowExclusiveLock,
+							  "append a row to connector_uuid_history");
+	cu_step_lock(finish, cu_extension_rel("connector_uuid_history"), RowExclusiveLock);
+	cu_step_lock(finish, cu_extension_rel("connector_uuid_tables"), RowExclusiveLock);
+
+	/* the lock phase in front: the steps' locks, then alembic_version's row */
+	locksteps = cu_lock_phase(plan, plan->alembic_relid);
+	rowlock = cu_connector_alembic_lock(plan);
+	if (rowlock)
+		locksteps = lappend(locksteps, rowlock);
+	plan->steps = list_concat(locksteps, plan->steps);
+	/* a stricter lock_timeout of the session is kept, and said */
+	if (cu_lock_budget_ms() != cu_lock_timeout_ms)
+		plan->notes = lappend(plan->notes,
+							  psprintf("the session's lock_timeout (%d ms) is stricter than connector_uuid.lock_timeout (%d ms): each attempt to take the locks waits at most %d ms",
+									   cu_lock_budget_ms(), cu_lock_timeout_ms, cu_lock_budget_ms()));
+
+	cu_preflight_steps(plan);
+	return plan;
+}
+/*
+ * The plans of the online mode, for a key table that has a row in
+ * connector_uuid_online (swap.c): the swap or swap back by direction, or
+ * finalize or abort (opt->online_action).  False if the table is not in
+ * the online mode and no online action was asked for.
+ */
+static bool
+online_plan(CuPlan *plan, Oid relid)
+{
+	CuOnlineState *st = cu_online_state_of(relid);
+	CuTarget   *t = plan->target;
+	char	   *detail = NULL;
+
+	if (st == NULL && plan->options->online_action == '\0')
+		return false;
+	if (st == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not in the online mode", t->qualname),
+				 errdetail("It has no row in connector_uuid_online."),
+				 errhint("CALL connector_uuid_prepare() starts the online mode.")));
+	plan->state = cu_table_state(t, &detail);
+	cu_preflight_owners(plan);
+	if (plan->options->online_action == CU_ONLINE_FINALIZE)
+		cu_plan_finalize(plan, st);
+	else if (plan->options->online_action == CU_ONLINE_ABORT)
+		cu_plan_abort(plan, st);
+	else
+	{
+		t->dependents = cu_discover_dependents(t);
+		cu_plan_swap(plan, st);
+	}
+	return true;
+}
+
+/*
  * Build the plan for converting relid's key in direction, running every
  * pre-flight check on the way (preflight.c).  Caller is connected to SPI
  * and has pinned a safe search_path.
@@ -764,9 +831,6 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 	CuPlan	   *plan = palloc0(sizeof(CuPlan));
 	CuTarget   *t;
 	ListCell   *lc;
-	List	   *locksteps;
-	CuStep	   *rowlock;
-	CuStep	   *finish;
 	char	   *detail = NULL;
 
 	plan->direction = direction;
@@ -789,6 +853,8 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 			((CuForeignKey *) lfirst(lc))->del_action = 'c';
 	prime_tables(t);
 
+	if (online_plan(plan, relid))
+		return finish_plan(plan);
 	cu_preflight_state(plan, &detail);
 	/* integer columns left as they are, for lack of a foreign key */
 	plan->notes = cu_softref_notes(plan->notes, t);
@@ -832,23 +898,5 @@ cu_build_plan(Oid relid, CuDirection direction, CuOptions *opt)
 		plan_to_int(plan);
 	if (opt->connector)
 		cu_connector_steps(plan);
-	finish = cu_plan_internal(plan, CU_ACT_FINISH, RowExclusiveLock,
-							  "append a row to connector_uuid_history");
-	cu_step_lock(finish, cu_extension_rel("connector_uuid_history"), RowExclusiveLock);
-	cu_step_lock(finish, cu_extension_rel("connector_uuid_tables"), RowExclusiveLock);
-
-	/* the lock phase in front: the steps' locks, then alembic_version's row */
-	locksteps = cu_lock_phase(plan, plan->alembic_relid);
-	rowlock = cu_connector_alembic_lock(plan);
-	if (rowlock)
-		locksteps = lappend(locksteps, rowlock);
-	plan->steps = list_concat(locksteps, plan->steps);
-	/* a stricter lock_timeout of the session is kept, and said */
-	if (cu_lock_budget_ms() != cu_lock_timeout_ms)
-		plan->notes = lappend(plan->notes,
-							  psprintf("the session's lock_timeout (%d ms) is stricter than connector_uuid.lock_timeout (%d ms): each attempt to take the locks waits at most %d ms",
-									   cu_lock_budget_ms(), cu_lock_timeout_ms, cu_lock_budget_ms()));
-
-	cu_preflight_steps(plan);
-	return plan;
+	return finish_plan(plan);
 }

@@ -35,7 +35,10 @@ typedef enum CuInternalAction
 	CU_ACT_FK_TRIGGERS,			/* set a re-added foreign key's triggers as
 								 * they were (disabled, replica, always) */
 	CU_ACT_EXPECT_NONE,			/* run sql, a count, and fail unless it is 0 */
-	CU_ACT_CHECK_RANGE			/* revert: the new integers fit (preflight.c) */
+	CU_ACT_CHECK_RANGE,			/* revert: the new integers fit (preflight.c) */
+	CU_ACT_SWAP_KEY				/* online swap: the primary key becomes
+								 * swap_from's unique constraint's twin
+								 * (keyswap.c) */
 } CuInternalAction;
 
 /* A relation a step touches and the lock mode the statement takes on it */
@@ -65,6 +68,8 @@ typedef struct CuStep
 								 * FOR UPDATE) instead of locking the table */
 	bool		rewrites;		/* rewrites the table: report rows */
 	CuForeignKey *fkey;			/* CU_ACT_FK_TRIGGERS: its foreign key */
+	Oid			swap_from;		/* CU_ACT_SWAP_KEY: the primary key now */
+	Oid			swap_to;		/* and the unique constraint to make it */
 	Oid			run_as;			/* run as this role (a table's owner) under
 								 * SECURITY_RESTRICTED_OPERATION, because the
 								 * step runs the application's code; or
@@ -89,6 +94,9 @@ typedef struct CuPlan
 	CuStrategy	strategy;		/* of the ids: the option, or the registry's */
 	Oid			alembic_relid;	/* connector: alembic_version to stamp, or 0 */
 	char	   *alembic_sql;	/* its UPDATE */
+	bool		online;			/* a plan of the online mode (swap.c) */
+	const char *outcome;		/* the history's outcome, or NULL: by
+								 * direction */
 } CuPlan;
 
 /* A column a rewrite changes: its new type and USING expression */

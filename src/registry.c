@@ -425,7 +425,7 @@ update_registry_row(CuTarget *target, CuOptions *options, int table_id)
 		update_nulls[UPD_SEQ_LAST_VALUE] = ' ';
 	}
 	update_values[UPD_STRATEGY] = CStringGetTextDatum(cu_strategy_name(options->strategy));
-	update_values[UPD_FULL_MAP] = BoolGetDatum(cu_full_map || options->strategy != CU_STRATEGY_V4);
+	update_values[UPD_FULL_MAP] = BoolGetDatum((cu_full_map && !options->online) || options->strategy != CU_STRATEGY_V4);
 	update_values[UPD_TABLE_OID] = ObjectIdGetDatum(target->relid);
 	cu_spi_exec_args(psprintf("UPDATE %s SET column_name = $2, original_type = $3, identity = $4, "
 							  "default_kind = $5, sequence_schema = $6, sequence_name = $7, "

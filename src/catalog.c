@@ -21,6 +21,7 @@
 #include "access/transam.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -154,6 +155,20 @@ cu_rel_am(Oid relid)
 	am = ((Form_pg_class) GETSTRUCT(tup))->relam;
 	ReleaseSysCache(tup);
 	return am;
+}
+
+/* Is column attname of relid marked NOT NULL? (false if there is none) */
+bool
+cu_column_not_null(Oid relid, const char *attname)
+{
+	HeapTuple	tup = SearchSysCacheAttName(relid, attname);
+	bool		notnull;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	return notnull;
 }
 
 /* What kind of relation relid is, in words (for messages) */

@@ -643,9 +643,9 @@ connector_uuid_prepare(PG_FUNCTION_ARGS)
 	if (connector && !at_1_0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the connector tables are prepared at version 1.0 of connector_uuid"),
-				 errdetail("The extension is at version 2.0: the tables are converted already."),
-				 errhint("To prepare an online swap back, there is none: ALTER EXTENSION connector_uuid UPDATE TO '1.0' reverts offline.")));
+				 errmsg("the connector tables are converted already"),
+				 errdetail("connector_uuid is at version 2.0; the online mode prepares at 1.0."),
+				 errhint("After an online swap, finish with connector_uuid_finalize(); to go back, ALTER EXTENSION connector_uuid UPDATE TO '1.0'.")));
 	cu_online_prepare(relid, connector, want, budget);
 	PG_RETURN_VOID();
 }

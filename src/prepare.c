@@ -62,8 +62,12 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-/* VACUUM a table after each such fraction of its pages is backfilled */
+/*
+ * VACUUM a table after each such fraction of its pages is backfilled, and
+ * not more often than every CU_VACUUM_MIN_PAGES pages (80 MB)
+ */
 #define CU_VACUUM_EVERY		0.1
+#define CU_VACUUM_MIN_PAGES	10240
 
 /* The procedure's run: what it prepares and how */
 typedef struct PrepareRun
@@ -647,7 +651,7 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 		commit_unit();
 		since_vacuum += end - next_page;
 		next_page = end;
-		if (next_page < pages_total && since_vacuum >= Max(1, (int64) (pages_total * CU_VACUUM_EVERY)))
+		if (next_page < pages_total && since_vacuum >= Max(CU_VACUUM_MIN_PAGES, (int64) (pages_total * CU_VACUUM_EVERY)))
 		{
 			run_in_worker(psprintf("VACUUM %s", qual), "%s: VACUUM, so the next batches reuse the space", get_rel_name(relid));
 			since_vacuum = 0;
@@ -744,6 +748,43 @@ run_one(PrepareRun *run, CuTarget *t, Oid relid, LOCKMODE mode, Oid other, char 
 	run_unit(plan);
 }
 
+/*
+ * The twin of a NOT NULL column (the key is one) made NOT NULL: a CHECK
+ * added NOT VALID, validated while writes go on, then SET NOT NULL, which
+ * the validated CHECK spares its scan, and the CHECK dropped
+ */
+static void
+make_not_null(PrepareRun *run, CuTarget *t, CuTwin *tw)
+{
+	CuContext	cx;
+	char	   *qual = cu_qualify(tw->nspname, tw->relname);
+	char	   *chk = cu_twin_name(psprintf("%s_%s", tw->relname, tw->twin), "_not_null");
+	bool		needed;
+	bool		exists;
+	bool		validated;
+
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
+	needed = cu_column_not_null(tw->relid, tw->attname) && !cu_column_not_null(tw->relid, tw->twin);
+	exists = needed && constraint_state(tw->relid, chk, &validated);
+	cu_leave(&cx);
+	if (!needed)
+		return;
+	if (!exists)
+		run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
+				psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+						 qual, quote_identifier(chk), quote_identifier(tw->twin)),
+				InvalidOid, psprintf("add CHECK (%s IS NOT NULL), NOT VALID (catalog only)", tw->twin));
+	if (!exists || !validated)
+		run_one(run, t, tw->relid, ShareUpdateExclusiveLock, InvalidOid,
+				psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qual, quote_identifier(chk)),
+				cu_rel_owner(tw->relid), "validate it (a scan; writes go on)");
+	run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
+			psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL, DROP CONSTRAINT %s",
+					 qual, quote_identifier(tw->twin), quote_identifier(chk)),
+			InvalidOid, psprintf("make %s NOT NULL, as %s is (the validated CHECK spares the scan), and drop the CHECK",
+								 tw->twin, tw->attname));
+}
+
 /* Unit 4: indexes, constraints, foreign keys; then phase prepared */
 static void
 build(PrepareRun *run)
@@ -762,46 +803,14 @@ build(PrepareRun *run)
 	cu_leave(&cx);
 	keytwin = cu_twin_column(o, t->pkattname);
 
-	/* the key twin: NOT NULL without a scan under the strong lock */
-	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
-	if (get_attnum(t->relid, keytwin) != InvalidAttrNumber)
+	/* twins of NOT NULL columns (the key's too): NOT NULL, without a scan under the strong lock */
+	foreach(lc, o->twins)
 	{
-		char	   *chk = cu_twin_name(psprintf("%s_%s", t->relname, keytwin), "_not_null");
-		bool		notnull;
-		bool		isnull;
+		CuTwin	   *tw = lfirst(lc);
 
-		cu_spi_exec_args("SELECT a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
-						 "AND a.attname OPERATOR(pg_catalog.=) $2",
-						 SPI_OK_SELECT, 2, (Oid[]) {OIDOID, NAMEOID},
-						 (Datum[]) {ObjectIdGetDatum(t->relid), DirectFunctionCall1(namein, CStringGetDatum(keytwin))}, NULL);
-		notnull = cu_spi_getbool(0, 1, &isnull);
-		cu_leave(&cx);
-		if (!notnull)
-		{
-			cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
-			if (!constraint_state(t->relid, chk, &validated))
-			{
-				cu_leave(&cx);
-				run_one(run, t, t->relid, AccessExclusiveLock, InvalidOid,
-						psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-								 t->qualname, quote_identifier(chk), quote_identifier(keytwin)),
-						InvalidOid, psprintf("add CHECK (%s IS NOT NULL), NOT VALID (catalog only)", keytwin));
-				validated = false;
-			}
-			else
-				cu_leave(&cx);
-			if (!validated)
-				run_one(run, t, t->relid, ShareUpdateExclusiveLock, InvalidOid,
-						psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", t->qualname, quote_identifier(chk)),
-						cu_rel_owner(t->relid), psprintf("validate it (a scan; writes go on)"));
-			run_one(run, t, t->relid, AccessExclusiveLock, InvalidOid,
-					psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL, DROP CONSTRAINT %s",
-							 t->qualname, quote_identifier(keytwin), quote_identifier(chk)),
-					InvalidOid, psprintf("make %s NOT NULL (the validated CHECK spares the scan) and drop the CHECK", keytwin));
-		}
+		if (tw->kind == CU_TWIN_COLUMN)
+			make_not_null(run, t, tw);
 	}
-	else
-		cu_leave(&cx);
 
 	/* indexes: the key's unique twin, then the twins of the others */
 	foreach(lc, o->twins)
@@ -852,6 +861,12 @@ build(PrepareRun *run)
 			continue;
 		chk = cu_sync_check_name(tw->relname, tw->attname);
 		cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
+		if (cu_column_not_null(tw->relid, tw->attname))
+		{
+			/* both NOT NULL: nothing to keep together */
+			cu_leave(&cx);
+			continue;
+		}
 		exists = constraint_state(tw->relid, chk, &validated);
 		cu_leave(&cx);
 		if (!exists)

@@ -86,15 +86,10 @@ check_twins(CuOnline *o, CuOnlineState *st)
 			case CU_TWIN_COLUMN:
 				if (get_attnum(tw->relid, tw->twin) == InvalidAttrNumber)
 					refuse(st, psprintf("column %s of table %s is missing", tw->twin, tw->relname), again);
-				if (tw->relid == o->target->relid)
+				if (cu_column_not_null(tw->relid, tw->attname))
 				{
-					cu_spi_exec_args("SELECT a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
-									 "AND a.attname OPERATOR(pg_catalog.=) $2", SPI_OK_SELECT, 2,
-									 (Oid[]) {OIDOID, NAMEOID},
-									 (Datum[]) {ObjectIdGetDatum(tw->relid), DirectFunctionCall1(namein, CStringGetDatum(tw->twin))},
-									 NULL);
-					if (!cu_spi_getbool(0, 1, &isnull))
-						refuse(st, psprintf("column %s is not NOT NULL", tw->twin), again);
+					if (!cu_column_not_null(tw->relid, tw->twin))
+						refuse(st, psprintf("column %s of table %s is not NOT NULL", tw->twin, tw->relname), again);
 				}
 				else if (constraint_validity(tw->relid, cu_sync_check_name(tw->relname, tw->attname)) != 2)
 					refuse(st, psprintf("the check of column %s of table %s is missing or not validated",
@@ -410,7 +405,8 @@ cu_plan_finalize(CuPlan *plan, CuOnlineState *st)
 											  quote_identifier(tw->twin)),
 									 "drop foreign key %s of the integer side", tw->twin),
 						 t->relid, AccessExclusiveLock);
-		else if (tw->kind == CU_TWIN_COLUMN && tw->relid != t->relid)
+		else if (tw->kind == CU_TWIN_COLUMN && tw->relid != t->relid &&
+				 OidIsValid(cu_lookup_constraint(tw->relid, cu_sync_check_name(tw->relname, tw->attname))))
 			cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, AccessExclusiveLock,
 						psprintf("ALTER TABLE %s DROP CONSTRAINT %s", cu_qualify(tw->nspname, tw->relname),
 								 quote_identifier(cu_sync_check_name(tw->relname, tw->attname))),

@@ -1,0 +1,166 @@
+-- online: the online mode's state machine on the connector tables and on a
+-- general table.  prepare -> swap -> swap back -> swap -> finalize; abort
+-- from every state before the swap; what is refused, and why.
+SET connector_uuid.progress = off;
+CREATE SCHEMA onl;
+SET search_path = onl, public;
+\set scale 300
+\set ECHO none
+\i fixture/app-1.0.sql
+\set ECHO all
+CREATE EXTENSION connector_uuid VERSION '1.0' SCHEMA onl;
+CREATE TABLE snap_connectors AS SELECT * FROM mcp_connectors;
+CREATE TABLE snap_access AS SELECT * FROM connector_access;
+CREATE TABLE snap_servers AS SELECT * FROM mcp_servers;
+
+-- what an application that does SELECT * sees before: the columns
+SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid = 'mcp_connectors'::regclass AND attnum > 0 AND NOT attisdropped;
+
+-- refused: inside a transaction block, bad options, a partitioned table
+BEGIN;
+CALL connector_uuid_prepare();
+ROLLBACK;
+CALL connector_uuid_prepare(batch_size => 0);
+CALL connector_uuid_prepare(pause => '-1 s');
+CREATE TABLE parted (id integer PRIMARY KEY) PARTITION BY HASH (id);
+CREATE TABLE parted_0 PARTITION OF parted FOR VALUES WITH (MODULUS 1, REMAINDER 0);
+CALL connector_uuid_prepare('parted');
+-- nothing to finalize, abort or swap yet
+SELECT connector_uuid_finalize();
+SELECT connector_uuid_abort();
+
+-- a partial preparation (a time budget that runs out at once), then abort
+SET connector_uuid.progress = info;
+CALL connector_uuid_prepare(batch_size => 50, time_budget => '1 microsecond');
+SET connector_uuid.progress = off;
+SELECT table_name, phase FROM connector_uuid_progress;
+-- not ready: the swap and a prepare with other options are refused
+ALTER EXTENSION connector_uuid UPDATE;
+CALL connector_uuid_prepare(batch_size => 10);
+SELECT connector_uuid_abort();
+SELECT count(*) AS state_rows FROM connector_uuid_online;
+SELECT count(*) AS registry_rows FROM connector_uuid_tables;
+SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid = 'mcp_connectors'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT count(*) AS sync_triggers FROM pg_trigger WHERE tgname = 'zz_connector_uuid_sync';
+
+-- prepared, then abort: everything goes
+CALL connector_uuid_prepare(batch_size => 100);
+SELECT table_name, phase, rows_done > 0 AS rows_done FROM connector_uuid_progress;
+SELECT connector_uuid_abort();
+SELECT count(*) AS twin_columns FROM pg_attribute
+WHERE attrelid IN ('mcp_connectors'::regclass, 'connector_access'::regclass, 'mcp_servers'::regclass)
+  AND attname LIKE '%\_uuid' AND NOT attisdropped;
+SELECT conname FROM pg_constraint WHERE conname LIKE '%\_uuid%' ORDER BY 1;
+
+-- prepared for real
+CALL connector_uuid_prepare(batch_size => 100);
+-- a second prepare with the same options says so; with others, refused
+SET connector_uuid.progress = info;
+CALL connector_uuid_prepare(batch_size => 100);
+SET connector_uuid.progress = off;
+CALL connector_uuid_prepare(batch_size => 100, pause => '1 s');
+-- what a SELECT * application sees while prepared: one more column
+SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid = 'mcp_connectors'::regclass AND attnum > 0 AND NOT attisdropped;
+-- every row has the uuid the offline mode would give it, every link holds
+SELECT count(*) FILTER (WHERE id_uuid IS DISTINCT FROM connector_uuid_lookup('mcp_connectors', id)) AS wrong_ids,
+       count(*) AS connectors FROM mcp_connectors;
+SELECT count(*) FILTER (WHERE a.connector_id_uuid IS DISTINCT FROM c.id_uuid) AS wrong_links
+FROM connector_access a LEFT JOIN mcp_connectors c ON c.id = a.connector_id;
+SELECT count(*) FILTER (WHERE s.connector_id_uuid IS DISTINCT FROM c.id_uuid) AS wrong_links
+FROM mcp_servers s LEFT JOIN mcp_connectors c ON c.id = s.connector_id;
+-- application writes at 1.0 keep the twins in step (and cannot set them)
+INSERT INTO mcp_connectors (name, url) VALUES ('new at 1.0', 'https://n1') RETURNING id_uuid = connector_uuid_lookup('mcp_connectors', id) AS derived;
+UPDATE mcp_connectors SET id_uuid = '00000000-0000-0000-0000-000000000000' WHERE name = 'connector 1';
+SELECT id_uuid = connector_uuid_lookup('mcp_connectors', id) AS kept FROM mcp_connectors WHERE name = 'connector 1';
+INSERT INTO connector_access (connector_id) SELECT id FROM mcp_connectors WHERE name = 'new at 1.0';
+UPDATE mcp_servers SET connector_id = (SELECT id FROM mcp_connectors WHERE name = 'connector 2')
+WHERE connector_id = (SELECT id FROM mcp_connectors WHERE name = 'connector 3');
+SELECT count(*) FILTER (WHERE s.connector_id_uuid IS DISTINCT FROM c.id_uuid) AS wrong_links
+FROM mcp_servers s JOIN mcp_connectors c ON c.id = s.connector_id;
+-- the extension cannot be dropped from under the triggers
+DROP EXTENSION connector_uuid;
+-- the plan of the swap: catalog changes only
+SELECT step, relation, description, lock_mode FROM connector_uuid_plan() WHERE step > 0 ORDER BY step;
+
+-- the swap
+ALTER EXTENSION connector_uuid UPDATE;
+SELECT item, passed FROM connector_uuid_verify() ORDER BY item;
+SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid = 'mcp_connectors'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT conname, contype FROM pg_constraint WHERE conrelid IN ('mcp_connectors'::regclass, 'connector_access'::regclass)
+  AND contype IN ('p', 'u', 'f') ORDER BY 1;
+SELECT count(*) FILTER (WHERE id IS DISTINCT FROM connector_uuid_lookup('mcp_connectors', id_int)) AS wrong_ids FROM mcp_connectors;
+-- the view reads the uuid column now
+SELECT pg_typeof(id) FROM active_connectors LIMIT 1;
+-- writes at 2.0: new connectors get a uuid and still an integer
+INSERT INTO mcp_connectors (name, url) VALUES ('new at 2.0', 'https://n2') RETURNING id_int > 0 AS has_integer;
+INSERT INTO mcp_servers (id, connector_id, name) SELECT md5('s2')::uuid, id, 'server at 2.0' FROM mcp_connectors WHERE name = 'new at 2.0';
+INSERT INTO connector_access (connector_id) SELECT id FROM mcp_connectors WHERE name = 'connector 5';
+SELECT count(*) FILTER (WHERE s.connector_id_int IS DISTINCT FROM c.id_int) AS wrong_links
+FROM mcp_servers s JOIN mcp_connectors c ON c.id = s.connector_id;
+SELECT count(*) FILTER (WHERE a.connector_id_int IS DISTINCT FROM c.id_int) AS wrong_links
+FROM connector_access a JOIN mcp_connectors c ON c.id = a.connector_id;
+-- refused when swapped: abort, prepare
+SELECT connector_uuid_abort();
+CALL connector_uuid_prepare();
+
+-- the swap back: lossless, instant
+ALTER EXTENSION connector_uuid UPDATE TO '1.0';
+SELECT item, passed FROM connector_uuid_verify() ORDER BY item;
+SELECT count(*) AS lost FROM snap_connectors s LEFT JOIN mcp_connectors c USING (id) WHERE c.id IS NULL AND s.name <> 'connector 3';
+SELECT id_uuid IS NOT NULL AS kept_its_uuid FROM mcp_connectors WHERE name = 'new at 2.0';
+-- a child of a connector made at 2.0 gets that connector's uuid (looked up, not derived)
+INSERT INTO connector_access (connector_id) SELECT id FROM mcp_connectors WHERE name = 'new at 2.0';
+SELECT count(*) FILTER (WHERE a.connector_id_uuid IS DISTINCT FROM c.id_uuid) AS wrong_links
+FROM connector_access a JOIN mcp_connectors c ON c.id = a.connector_id;
+SELECT connector_uuid_finalize();
+
+-- the swap again, a delete with its cascade, then finalize
+ALTER EXTENSION connector_uuid UPDATE;
+DELETE FROM mcp_connectors WHERE name = 'new at 2.0';
+SELECT count(*) AS orphans FROM mcp_servers WHERE name = 'server at 2.0';
+SELECT connector_uuid_finalize();
+SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid = 'mcp_connectors'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT item, passed FROM connector_uuid_verify() ORDER BY item;
+SELECT count(*) AS state_rows FROM connector_uuid_online;
+SELECT count(*) AS sync_triggers FROM pg_trigger WHERE tgname = 'zz_connector_uuid_sync';
+SELECT direction, outcome FROM connector_uuid_history ORDER BY started_at;
+-- after finalize the downgrade is the offline one, lossless
+ALTER EXTENSION connector_uuid UPDATE TO '1.0';
+SELECT count(*) AS changed FROM snap_connectors s FULL JOIN mcp_connectors c USING (id)
+WHERE s.name IS DISTINCT FROM c.name AND s.name <> 'connector 3' AND c.name NOT LIKE 'new at%';
+SELECT count(*) AS changed FROM snap_access s JOIN connector_access a USING (id)
+WHERE s.connector_id IS DISTINCT FROM a.connector_id;
+
+-- the same for any table: prepare, convert (the swap), revert, finalize
+CREATE TABLE orders (id serial PRIMARY KEY, note text);
+CREATE TABLE order_lines (id serial PRIMARY KEY, order_id integer NOT NULL REFERENCES orders ON DELETE CASCADE);
+CREATE TABLE shipments (id serial PRIMARY KEY, order_id integer REFERENCES orders ON DELETE SET NULL);
+CREATE INDEX ix_lines_order ON order_lines (order_id);
+INSERT INTO orders (note) SELECT 'order ' || i FROM generate_series(1, 200) i;
+INSERT INTO order_lines (order_id) SELECT 1 + i % 200 FROM generate_series(1, 500) i;
+INSERT INTO shipments (order_id) SELECT i FROM generate_series(1, 100) i;
+CALL connector_uuid_prepare('orders', batch_size => 64);
+SELECT table_name, phase FROM connector_uuid_progress;
+SELECT connector_uuid_convert('orders');
+SELECT pg_typeof(id), count(*) FROM orders GROUP BY 1;
+SELECT count(*) FILTER (WHERE l.order_id IS DISTINCT FROM o.id) AS wrong_links
+FROM order_lines l JOIN orders o ON o.id_int = l.order_id_int;
+DELETE FROM orders WHERE note = 'order 1';
+SELECT count(*) AS set_null FROM shipments WHERE order_id IS NULL AND order_id_int IS NULL;
+SELECT connector_uuid_revert('orders');
+SELECT pg_typeof(id), count(*) FROM orders GROUP BY 1;
+SELECT connector_uuid_convert('orders');
+SELECT connector_uuid_finalize('orders');
+-- as the offline mode leaves it: NOT NULL stays NOT NULL
+SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END,
+                  ', ' ORDER BY attnum) FROM pg_attribute
+WHERE attrelid IN ('order_lines'::regclass, 'shipments'::regclass) AND attnum > 0 AND NOT attisdropped GROUP BY attrelid ORDER BY attrelid;
+SELECT connector_uuid_revert('orders');
+SELECT pg_typeof(id), count(*) FROM orders GROUP BY 1;
+
+DROP SCHEMA onl CASCADE;

@@ -405,9 +405,10 @@ trigger_sql(CuOnline *o, Oid relid, const char *attname, bool lookup)
 	const char *twin = cu_twin_column(o, attname);
 
 	if (relid == t->relid)
-		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', 'int', %s, %s)",
+		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', 'int', %s, %s, '%s')",
 						CU_SYNC_TRIGGER, qual, sync, o->table_id,
-						quote_literal_cstr(attname), quote_literal_cstr(twin));
+						quote_literal_cstr(attname), quote_literal_cstr(twin),
+						lookup ? "lookup" : "derive");
 	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', 'int', %s, %s, '%s', %s, %s, %s, %s)",
 					CU_SYNC_TRIGGER, qual, sync, o->table_id,
 					quote_literal_cstr(attname), quote_literal_cstr(twin),

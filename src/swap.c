@@ -162,9 +162,9 @@ plan_triggers(CuPlan *plan, CuOnline *o, bool master_int, bool lookup)
 			uuidcol = tw->attname;
 		}
 		if (tw->relid == t->relid)
-			sql = psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s)",
+			sql = psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s, '%s')",
 						   CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
-						   quote_literal_cstr(intcol), quote_literal_cstr(uuidcol));
+						   quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive");
 		else
 			sql = psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', '%s', %s, %s, '%s', %s, %s, %s, %s)",
 						   CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",

@@ -14,8 +14,12 @@
  *   1 'key' (the key table) or 'ref' (a referencing table)
  *   2 the master side: 'int' before the swap, 'uuid' after it
  *   3 the integer column, 4 its uuid twin
- *   ref only: 5 'derive' or 'lookup', 6 and 7 the key table's schema and
- *   name, 8 its integer column, 9 its uuid column
+ *   5 'derive' or 'lookup' (optional for 'key'): whether some ids are not
+ *     derived by the key (the id map has exceptions, or rows were created
+ *     after a swap), so the value must be looked up first: the key table's
+ *     in the id map, a referencing table's in its key row
+ *   ref only: 6 and 7 the key table's schema and name, 8 its integer
+ *   column, 9 its uuid column
  *
  * The slave column is computed from the master column:
  *   integer -> uuid: the keyed permutation (idgen.c), the same function the
@@ -28,8 +32,9 @@
  *     (new rows at 2.0 still get integers, so a swap back is instant), and
  *     a referencing row reads its key row's integer.
  * A slave column is never taken from the application: an UPDATE that
- * leaves the master column alone keeps the slave's old value, unless that
- * was NULL (a row not backfilled yet: the backfill's value is kept).
+ * leaves the master column alone keeps the slave's old value; a row not
+ * backfilled yet gets the computed one, except from the backfill itself
+ * (which runs in replica mode, which only a superuser can set).
  *
  * The lookups run as the key table's owner, with row level security not
  * forced, as PostgreSQL's own foreign key checks do: the application's
@@ -135,6 +140,63 @@ sync_key(int32 table_id, Oid nspid)
 		elog(ERROR, "SPI_finish failed");
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return entry->key;
+}
+
+/*
+ * The uuid the id map gives old id id of table_id (an exception: an id the
+ * key does not derive), read as the superuser that owns the registry.
+ * Returns false if the map has no such pair.
+ */
+static bool
+sync_map_lookup(int32 table_id, Oid nspid, int64 id, pg_uuid_t *out)
+{
+	static SPIPlanPtr plan = NULL;
+	static Oid	plan_nsp = InvalidOid;
+	Oid			save_userid;
+	int			save_sec;
+	Datum		values[2];
+	bool		found = false;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL || plan_nsp != nspid)
+	{
+		Oid			argtypes[2] = {INT4OID, INT8OID};
+		char	   *sql = psprintf("SELECT new_id FROM %s.connector_uuid_map WHERE table_id OPERATOR(pg_catalog.=) $1 "
+								   "AND old_id OPERATOR(pg_catalog.=) $2 AND NOT derived",
+								   quote_identifier(get_namespace_name(nspid)));
+		SPIPlanPtr	p = SPI_prepare(sql, 2, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_prepare failed for: %s", sql);
+		if (plan)
+			SPI_freeplan(plan);
+		plan = p;
+		plan_nsp = nspid;
+	}
+	values[0] = Int32GetDatum(table_id);
+	values[1] = Int64GetDatum(id);
+	rc = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			*out = *DatumGetUUIDP(d);
+			found = true;
+		}
+	}
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return found;
 }
 
 /* The attribute number of column name of rel, or an error */
@@ -360,7 +422,15 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 		newnull = false;
 	}
 	else
-		compute = snull;		/* not backfilled yet: keep a value given */
+	{
+		/*
+		 * Not backfilled yet: the backfill's value is kept.  Only the
+		 * backfill (and a logical replication apply) writes in replica
+		 * mode, which takes a superuser to set: any other write of a row
+		 * not backfilled yet gets the computed value, whatever it gave.
+		 */
+		compute = snull || SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA;
+	}
 
 	if (compute)
 	{
@@ -373,10 +443,16 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 										get_func_namespace(fcinfo->flinfo->fn_oid));
 			pg_uuid_t  *u;
 
-			if (!(is_ref && strcmp(tg->tgargs[5], "lookup") == 0 &&
-				  sync_lookup(tg, INT8OID, Int64GetDatum(id), &newval)))
+			bool		lookup = tg->tgnargs > 5 && strcmp(tg->tgargs[5], "lookup") == 0;
+
+			u = palloc(sizeof(pg_uuid_t));
+			if (is_ref && lookup && sync_lookup(tg, INT8OID, Int64GetDatum(id), &newval))
+				pfree(u);
+			else if (!is_ref && lookup &&
+					 sync_map_lookup(pg_strtoint32(tg->tgargs[0]), get_func_namespace(fcinfo->flinfo->fn_oid), id, u))
+				newval = UUIDPGetDatum(u);
+			else
 			{
-				u = palloc(sizeof(pg_uuid_t));
 				cu_derive_uuid(key, id, u);
 				newval = UUIDPGetDatum(u);
 			}

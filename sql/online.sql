@@ -163,4 +163,19 @@ WHERE attrelid IN ('order_lines'::regclass, 'shipments'::regclass) AND attnum > 
 SELECT connector_uuid_revert('orders');
 SELECT pg_typeof(id), count(*) FROM orders GROUP BY 1;
 
+-- names that need quoting, and a NOT NULL referencing column
+CREATE TABLE "Odd ""T""" ("Key" serial PRIMARY KEY, v text);
+CREATE TABLE "Odd; Ref" (id serial PRIMARY KEY, "The Key" integer NOT NULL REFERENCES "Odd ""T""" ON DELETE CASCADE);
+INSERT INTO "Odd ""T""" (v) SELECT 'v' || i FROM generate_series(1, 30) i;
+INSERT INTO "Odd; Ref" ("The Key") SELECT 1 + i % 30 FROM generate_series(1, 60) i;
+CALL connector_uuid_prepare('"Odd ""T"""', batch_size => 7);
+INSERT INTO "Odd; Ref" ("The Key") VALUES (3);
+SELECT connector_uuid_convert('"Odd ""T"""');
+INSERT INTO "Odd; Ref" ("The Key") SELECT "Key" FROM "Odd ""T""" WHERE v = 'v5';
+SELECT count(*) FILTER (WHERE r."The Key_int" IS DISTINCT FROM t."Key_int") AS wrong_links, count(*)
+FROM "Odd; Ref" r JOIN "Odd ""T""" t ON t."Key" = r."The Key";
+SELECT connector_uuid_finalize('"Odd ""T"""');
+SELECT connector_uuid_revert('"Odd ""T"""');
+SELECT count(*) AS refs, count(DISTINCT "The Key") AS keys FROM "Odd; Ref";
+
 DROP SCHEMA onl CASCADE;

@@ -81,7 +81,6 @@ extern Oid	cu_lookup_constraint(Oid relid, const char *name);
 /* onlinestate.c */
 extern CuOnlineState *cu_online_state(const char *nspname, const char *relname);
 extern CuOnlineState *cu_online_state_of(Oid relid);
-extern Oid	cu_online_key_table(Oid relid);
 
 /* swap.c */
 extern void cu_plan_swap(CuPlan *plan, CuOnlineState *st);

@@ -2,8 +2,7 @@
  *
  * onlinestate.c
  *	  The online mode's state: the rows of connector_uuid_online (one per
- *	  key table being prepared or swapped) read into CuOnlineState, and
- *	  which key table a table belongs to.
+ *	  key table being prepared or swapped) read into CuOnlineState.
  *
  * The rows are facts (names, a phase, options); the statements that act
  * on the tables are always built from the catalogs.  A row that names a
@@ -62,36 +61,27 @@ cu_online_state(const char *nspname, const char *relname)
 	return st;
 }
 
-/* The state row of the key table relid, or NULL */
+/*
+ * The state row of the key table relid, or NULL.  A table in the online
+ * mode has the sync trigger from the first transaction of its preparation
+ * on (prepare.c adds the key table's together with the state row): a
+ * table without one is not read about, so the offline mode neither locks
+ * nor needs the right to read the state table.
+ */
 CuOnlineState *
 cu_online_state_of(Oid relid)
 {
-	if (!OidIsValid(relid) || get_rel_name(relid) == NULL)
-		return NULL;
-	return cu_online_state(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-}
-
-/*
- * The key table whose online preparation includes table relid (as its
- * key table or a referencing table), or InvalidOid
- */
-Oid
-cu_online_key_table(Oid relid)
-{
-	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Oid			argtypes[2] = {OIDOID, NAMEOID};
 	Datum		values[2];
 
-	if (!OidIsValid(cu_extension_rel("connector_uuid_online")))
-		return InvalidOid;
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(relid))));
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(relid)));
-	cu_spi_exec_args(psprintf("SELECT o.schema_name, o.table_name FROM %s o JOIN %s t "
-							  "ON t.table_id OPERATOR(pg_catalog.=) o.table_id "
-							  "WHERE t.schema_name OPERATOR(pg_catalog.=) $1 AND t.table_name OPERATOR(pg_catalog.=) $2",
-							  cu_extension_qual("connector_uuid_online"),
-							  cu_extension_qual("connector_uuid_online_tables")),
+	if (!OidIsValid(relid) || get_rel_name(relid) == NULL)
+		return NULL;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(CU_SYNC_TRIGGER));
+	cu_spi_exec_args("SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) $1 "
+					 "AND g.tgname OPERATOR(pg_catalog.=) $2",
 					 SPI_OK_SELECT, 2, argtypes, values, NULL);
-	if (SPI_processed < 1)
-		return InvalidOid;
-	return cu_lookup_table(cu_spi_getstring(0, 1), cu_spi_getstring(0, 2));
+	if (SPI_processed == 0)
+		return NULL;
+	return cu_online_state(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }

@@ -64,10 +64,10 @@
 
 /*
  * VACUUM a table after each such fraction of its pages is backfilled, and
- * not more often than every CU_VACUUM_MIN_PAGES pages (80 MB)
+ * not more often than every CU_VACUUM_MIN_PAGES pages (10 MB)
  */
 #define CU_VACUUM_EVERY		0.1
-#define CU_VACUUM_MIN_PAGES	10240
+#define CU_VACUUM_MIN_PAGES	1280
 
 /* The procedure's run: what it prepares and how */
 typedef struct PrepareRun
@@ -333,6 +333,13 @@ start(PrepareRun *run)
 		return true;
 	}
 
+	if (!OidIsValid(cu_extension_rel("connector_uuid_online")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this installation of connector_uuid 1.0 predates the online mode"),
+				 errdetail("Its schema has no table connector_uuid_online."),
+				 errhint("If connector_uuid_status() shows no mapped tables, install 1.0 again: DROP EXTENSION connector_uuid; CREATE EXTENSION connector_uuid VERSION '1.0'.")));
+
 	/* every refusal of the offline upgrade applies, and the plan's checks */
 	offline = cu_build_plan(run->relid, CU_TO_UUID, run->opt);
 	if (offline->state == CU_STATE_MISSING)
@@ -391,7 +398,7 @@ start(PrepareRun *run)
 					   t->qualname, table_id, list_length(o->relids));
 	reread_state(run);
 	cu_leave(&cx);
-	commit_unit();
+	/* committed with the key table's sync trigger (setup_tables): see cu_online_state_of() */
 	return true;
 }
 

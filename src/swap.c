@@ -274,6 +274,8 @@ cu_plan_swap(CuPlan *plan, CuOnlineState *st)
 	plan->table_id = st->table_id;
 	plan->online = true;
 	plan->outcome = up ? "swapped (online)" : "swapped back (online)";
+	/* the registry records no derived pairs: the backfill wrote none */
+	plan->options->online = true;
 	o = cu_online_picture(t, st->table_id, !up, false);
 	check_twins(o, st);
 	foreach(lc, o->twins)

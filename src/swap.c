@@ -264,6 +264,19 @@ cu_plan_swap(CuPlan *plan, CuOnlineState *st)
 	if (up && strcmp(st->phase, "prepared") != 0)
 		refuse(st, psprintf("its preparation is in phase %s", st->phase),
 			   "CALL connector_uuid_prepare() to finish it, or remove what it added with connector_uuid_abort().");
+	/*
+	 * The connector tables prepared, with the extension at 2.0: a dump taken
+	 * while prepared, restored (pg_dump's CREATE EXTENSION installs 2.0 before
+	 * the tables).  UPDATE TO '1.0' records the integer state, no row changed.
+	 */
+	if (!up && strcmp(st->phase, "swapped") != 0 && plan->options->connector)
+	{
+		plan->adopt = true;
+		plan->notes = lappend(plan->notes,
+							  psprintf("the tables are prepared for the online swap, at integer state (phase %s): recording version 1.0, no row changed",
+									   st->phase));
+		return;
+	}
 	if (!up && strcmp(st->phase, "swapped") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

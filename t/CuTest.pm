@@ -92,7 +92,9 @@ sub fingerprint
 		  'views=' || (SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
 		      SELECT c.relname || ' ' || pg_get_viewdef(c.oid) || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '-')
 		             || ' ' || pg_get_userbyid(c.relowner) AS x
-		      FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')) s),
+		      FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')
+		        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+		                        AND d.objid = c.oid AND d.deptype = 'e')) s),
 		  'serial=' || coalesce(pg_get_serial_sequence('public.mcp_connectors', 'id'), '-')
 		  $seq)});
 }

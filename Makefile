@@ -23,7 +23,8 @@ OBJS = \
 	src/idgen.o \
 	src/verify.o \
 	src/security.o \
-	src/spi_util.o
+	src/spi_util.o \
+	src/worker.o
 PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
 
 EXTENSION = connector_uuid

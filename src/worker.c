@@ -106,6 +106,12 @@ typedef struct CuWorkerShared
 	char		detail[CU_WORKER_FIELD_LEN];
 	char		hint[CU_WORKER_FIELD_LEN];
 	char		context[CU_WORKER_FIELD_LEN];
+	/* the objects it names (a unique violation: its constraint and table) */
+	char		schema_name[NAMEDATALEN];
+	char		table_name[NAMEDATALEN];
+	char		column_name[NAMEDATALEN];
+	char		datatype_name[NAMEDATALEN];
+	char		constraint_name[NAMEDATALEN];
 
 	/* from the caller: the statement, NUL-terminated */
 	char		sql[FLEXIBLE_ARRAY_MEMBER];
@@ -115,6 +121,7 @@ static void cu_worker_stop(int code, Datum arg);
 static void cu_worker_reraise(CuWorkerShared *shared, const char *sql);
 static void cu_worker_execute(const char *sql);
 static void cu_worker_copy_field(char *dst, const char *src);
+static void cu_worker_copy_name(char *dst, const char *src);
 
 /*
  * Run sql at top level in a background worker connected to this database
@@ -206,18 +213,14 @@ cu_worker_run(const char *sql, Oid roleid)
 }
 
 /*
- * Raise the worker's error (with the caller's copy of the fields: the
- * segment goes away with the error), or an error of our own if it left no
- * result.  Returns only when the statement succeeded.
+ * Raise the worker's error, or an error of our own if it left no result.
+ * Returns only when the statement succeeded.  (ereport copies each field as
+ * it goes; the segment is released only by the abort that follows.)
  */
 static void
 cu_worker_reraise(CuWorkerShared *shared, const char *sql)
 {
-	char	   *message;
-	char	   *detail;
-	char	   *hint;
-	char	   *context;
-	int			sqlerrcode;
+#define CU_FIELD(f) (shared->f[0] != '\0')
 
 	if (shared->status == CU_WORKER_DONE)
 		return;
@@ -229,18 +232,19 @@ cu_worker_reraise(CuWorkerShared *shared, const char *sql)
 						   "(for example, its role cannot log in)."),
 				 errhint("The server log has its messages.")));
 
-	sqlerrcode = shared->sqlerrcode;
-	message = pstrdup(shared->message);
-	detail = shared->detail[0] ? pstrdup(shared->detail) : NULL;
-	hint = shared->hint[0] ? pstrdup(shared->hint) : NULL;
-	context = shared->context[0] ? pstrdup(shared->context) : NULL;
 	ereport(ERROR,
-			(errcode(sqlerrcode),
-			 errmsg_internal("%s", message),
-			 detail ? errdetail_internal("%s", detail) : 0,
-			 hint ? errhint("%s", hint) : 0,
-			 context ? errcontext("%s", context) : 0,
-			 errcontext("SQL statement \"%s\" in a background worker", sql)));
+			(errcode(shared->sqlerrcode),
+			 errmsg_internal("%s", shared->message),
+			 CU_FIELD(detail) ? errdetail_internal("%s", shared->detail) : 0,
+			 CU_FIELD(hint) ? errhint("%s", shared->hint) : 0,
+			 CU_FIELD(context) ? errcontext("%s", shared->context) : 0,
+			 errcontext("SQL statement \"%s\" in a background worker", sql),
+			 CU_FIELD(schema_name) ? err_generic_string(PG_DIAG_SCHEMA_NAME, shared->schema_name) : 0,
+			 CU_FIELD(table_name) ? err_generic_string(PG_DIAG_TABLE_NAME, shared->table_name) : 0,
+			 CU_FIELD(column_name) ? err_generic_string(PG_DIAG_COLUMN_NAME, shared->column_name) : 0,
+			 CU_FIELD(datatype_name) ? err_generic_string(PG_DIAG_DATATYPE_NAME, shared->datatype_name) : 0,
+			 CU_FIELD(constraint_name) ? err_generic_string(PG_DIAG_CONSTRAINT_NAME, shared->constraint_name) : 0));
+#undef CU_FIELD
 }
 
 /*
@@ -331,6 +335,11 @@ connector_uuid_worker_main(Datum arg)
 		cu_worker_copy_field(shared->detail, edata->detail);
 		cu_worker_copy_field(shared->hint, edata->hint);
 		cu_worker_copy_field(shared->context, edata->context);
+		cu_worker_copy_name(shared->schema_name, edata->schema_name);
+		cu_worker_copy_name(shared->table_name, edata->table_name);
+		cu_worker_copy_name(shared->column_name, edata->column_name);
+		cu_worker_copy_name(shared->datatype_name, edata->datatype_name);
+		cu_worker_copy_name(shared->constraint_name, edata->constraint_name);
 		pg_write_barrier();
 		shared->status = CU_WORKER_FAILED;
 
@@ -348,6 +357,8 @@ connector_uuid_worker_main(Datum arg)
  * Run one utility statement as exec_simple_query does, in the transaction
  * the worker started; the statement may commit and start transactions of
  * its own (CREATE INDEX CONCURRENTLY, VACUUM), as at a client's top level.
+ * So the parse and plan trees the portal runs live in a context of their own
+ * (exec_simple_query's MessageContext), not in the first transaction's.
  */
 static void
 cu_worker_execute(const char *sql)
@@ -361,6 +372,12 @@ cu_worker_execute(const char *sql)
 	DestReceiver *receiver;
 	int16		format = 0;
 	QueryCompletion qc;
+	MemoryContext stmtcontext;
+
+	stmtcontext = AllocSetContextCreate(TopMemoryContext,
+										"connector_uuid worker statement",
+										ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(stmtcontext);
 
 	parsetree_list = pg_parse_query(sql);
 	if (list_length(parsetree_list) != 1)
@@ -400,6 +417,10 @@ cu_worker_execute(const char *sql)
 #endif
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
+
+	/* the transaction we started may be gone: go on in the current one */
+	MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContextDelete(stmtcontext);
 }
 
 /* Copy src (NULL: empty) into a field of the segment, clipped on a character */
@@ -416,4 +437,11 @@ cu_worker_copy_field(char *dst, const char *src)
 	len = pg_mbcliplen(src, strlen(src), CU_WORKER_FIELD_LEN - 1);
 	memcpy(dst, src, len);
 	dst[len] = '\0';
+}
+
+/* Copy an object name (NULL: empty) into a field of the segment */
+static void
+cu_worker_copy_name(char *dst, const char *src)
+{
+	strlcpy(dst, src ? src : "", NAMEDATALEN);
 }

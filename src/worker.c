@@ -132,7 +132,10 @@ static void cu_worker_copy_name(char *dst, const char *src);
  * older than its own and for every writer of the table, and it cannot see
  * that the one it would wait for is waiting for it (the caller waits on a
  * latch, not a lock, so the deadlock detector cannot help).  A procedure
- * meets this right after SPI_commit(); a held snapshot is refused here, a
+ * meets this right after SPI_commit(), before any other SPI query: from
+ * PostgreSQL 14 on, a query in a procedure takes a snapshot for the CALL's
+ * portal that lasts until the next commit.  A held snapshot is refused here
+ * (after dropping the catalog snapshot, which a cache lookup can leave); a
  * conflicting lock is the caller's to avoid (lock_timeout, copied to the
  * worker, bounds that wait).
  *
@@ -162,9 +165,9 @@ cu_worker_run(const char *sql, Oid roleid)
 #endif
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("cannot run a statement in a background worker while this transaction holds a snapshot"),
-				 errdetail("The statement could wait for this transaction, which would wait for it: \"%s\".",
-						   sql)));
+				 errmsg("cannot run \"%s\" in a background worker while this transaction holds a snapshot",
+						sql),
+				 errdetail("The statement could wait for this transaction to end, while this transaction waits for the statement.")));
 
 	seg = dsm_create(offsetof(CuWorkerShared, sql) + len + 1, 0);
 	shared = (CuWorkerShared *) dsm_segment_address(seg);

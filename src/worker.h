@@ -19,7 +19,8 @@
  * connected to the current database as role roleid; wait for it; re-raise its
  * error here (same SQLSTATE, message, detail, hint).  Interrupts (cancel) of
  * the caller terminate the worker.  The caller must hold no snapshot and no
- * lock that the statement waits for (commit first).
+ * lock that the statement waits for: call it right after SPI_commit(), with
+ * no SPI query in between.
  */
 extern void cu_worker_run(const char *sql, Oid roleid);
 

@@ -69,6 +69,13 @@
 #define CU_VACUUM_EVERY		0.1
 #define CU_VACUUM_MIN_PAGES	1280
 
+/*
+ * A unit's locks: each attempt waits at most this long (or less, as
+ * connector_uuid.lock_timeout says), and is retried at least this often
+ */
+#define CU_UNIT_LOCK_MS			200
+#define CU_UNIT_LOCK_RETRIES	30
+
 /* The procedure's run: what it prepares and how */
 typedef struct PrepareRun
 {
@@ -132,6 +139,13 @@ run_unit(CuPlan *plan)
 		return;
 	plan->steps = list_concat(cu_lock_phase(plan, InvalidOid), plan->steps);
 	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
+	/* short attempts, many of them: the application queues behind a waiting lock */
+	if (cu_lock_timeout_ms == 0 || cu_lock_timeout_ms > CU_UNIT_LOCK_MS)
+		(void) set_config_option("connector_uuid.lock_timeout", CppAsString2(CU_UNIT_LOCK_MS), PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (cu_lock_retries < CU_UNIT_LOCK_RETRIES)
+		(void) set_config_option("connector_uuid.lock_retries", CppAsString2(CU_UNIT_LOCK_RETRIES), PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	cu_lock_steps(plan->steps);
 	cu_execute_plan(plan);
 	cu_leave(&cx);

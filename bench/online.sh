@@ -5,7 +5,10 @@
 #   bash bench/online.sh [--scales 1000000[,3000000]] [--out bench/results-online]
 #                        [--modes online,offline] [--rate 200] [--clients 4]
 #                        [--baseline 20] [--after 20]
-#                        [--prepare "CALL connector_uuid_prepare()"]
+#                        [--prepare "CALL connector_uuid_prepare()"] [--template-sql FILE]
+#
+# --prepare: the statement of the prepare phase (e.g. with batch_size, pause);
+# --template-sql: SQL run in each template database after the fixture.
 #
 # As root on Debian 12, from a clean clone, like bench/run.sh: installs what is
 # missing (apt), builds and installs the extension (make install), then runs
@@ -37,10 +40,11 @@ clients=4
 baseline=20
 after=20
 prepare_sql="CALL connector_uuid_prepare();"
+template_sql=""
 inside=no
 usage() {
     echo "usage: bash bench/online.sh [--scales N,...] [--out DIR] [--modes online,offline] [--rate TPS]" >&2
-    echo "                            [--clients N] [--baseline SECS] [--after SECS] [--prepare SQL]" >&2
+    echo "                            [--clients N] [--baseline SECS] [--after SECS] [--prepare SQL] [--template-sql FILE]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
         --baseline) [ $# -ge 2 ] || usage; baseline=$2; shift 2 ;;
         --after) [ $# -ge 2 ] || usage; after=$2; shift 2 ;;
         --prepare) [ $# -ge 2 ] || usage; prepare_sql=$2; shift 2 ;;
+        --template-sql) [ $# -ge 2 ] || usage; template_sql=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
         --inside) inside=yes; shift ;;
         -h|--help) usage ;;
         *) usage ;;
@@ -80,7 +85,8 @@ if [ "$inside" = no ]; then
     opts=()
     for s in "${settings[@]}"; do opts+=(-o "$s"); done
     exec pg_virtualenv -t "${opts[@]}" bash "$0" --inside --scales "$scales" --out "$out" --modes "$modes" \
-        --rate "$rate" --clients "$clients" --baseline "$baseline" --after "$after" --prepare "$prepare_sql"
+        --rate "$rate" --clients "$clients" --baseline "$baseline" --after "$after" --prepare "$prepare_sql" \
+        ${template_sql:+--template-sql "$template_sql"}
 fi
 
 # ---- inside the throwaway cluster (PGHOST, PGPORT, PGUSER set by pg_virtualenv) ----
@@ -218,12 +224,14 @@ SQL
 }
 
 # the progress poller (online mode, during prepare): every 0.25 s, the phase
-# of the table whose progress row changed last, and all rows (for the log)
+# of the table whose progress row changed last, when it changed (updated_at),
+# and all rows (for the log)
 start_progress() {
     local db=$1
     PGAPPNAME=bench_progress psql -X -q -At -F '|' -d "$db" > "$rundir/progress" 2>"$rundir/progress.err" <<'SQL' &
 SELECT extract(epoch FROM clock_timestamp()),
        coalesce((SELECT phase::text FROM connector_uuid_progress ORDER BY updated_at DESC NULLS LAST LIMIT 1), ''),
+       coalesce((SELECT extract(epoch FROM max(updated_at)) FROM connector_uuid_progress), 0),
        coalesce((SELECT json_agg(p)::text FROM connector_uuid_progress p), '') \watch 0.25
 SQL
     bg_pids+=($!)
@@ -338,15 +346,17 @@ analyze() {
           else printf "%.6f 0 %d %s\n", end, $4, $3 }' > "$tx"
     awk -v t0="$t_run0" '{ printf "%.6f 0 -1 aborted\n", $1 - t0 }' "$rundir/aborts" >> "$tx"
     # the prepare's sub-phases, from the progress poller: a new one whenever
-    # the phase of the table worked on last changes
+    # the phase of the table worked on last changes, from its updated_at (if
+    # between the two samples) or else the sample
     local phases=$rundir/phases.all
     awk -v prog="$rundir/progress" '
         $1 == "prepare" && $5 == "ok" {
             ps = $2; pe = $3; cur = ""; k = 0
             while ((getline line < prog) > 0) {
-                split(line, f, "|"); t = f[1] + 0; p = f[2]
-                if (t < ps || t > pe || p == "") continue
-                if (p != cur) { k++; st[k] = t; nm[k] = p; cur = p }
+                split(line, f, "|"); t = f[1] + 0; p = f[2]; u = f[3] + 0
+                if (t < ps || t > pe || p == "") { prev = t; continue }
+                if (p != cur) { k++; st[k] = (u > prev && u < t) ? u : t; nm[k] = p; cur = p }
+                prev = t
             }
             if (k == 0) { print; next }
             st[1] = ps
@@ -416,7 +426,10 @@ analyze() {
         for kv in $names; do [ "${kv%%=*}" = "$oid" ] && cols+=("${kv#*=}"); done
     done
     local base_wal_rate
-    base_wal_rate=$(awk '$1 == "baseline" { printf "%.0f", $4 / ($3 - $2) }' "$rundir/phases")
+    # the app's own WAL rate: the least of its phases alone (the first writes
+    # after a checkpoint or a rewrite carry full pages)
+    base_wal_rate=$(awk '$1 ~ /^(baseline|after|after_finalize)$/ && $3 > $2 { r = $4 / ($3 - $2); if (m == "" || r < m) m = r }
+                         END { printf "%.0f", m }' "$rundir/phases")
     {
         echo "### $n slots, $mode"
         echo
@@ -444,7 +457,7 @@ analyze() {
     if grep -q '^prepare .* ok$' "$rundir/phases"; then
         read -r _ p0 p1 pwal _ <<< "$(grep '^prepare ' "$rundir/phases")"
         rps=$(awk -v r="$rows_total" -v a="$p0" -v b="$p1" 'BEGIN { printf "%.0f", r / (b - a) }')
-        prep_line="prepare: $(awk -v a="$p0" -v b="$p1" 'BEGIN { printf "%.1f", b - a }') s for $rows_total rows: $rps rows/s, WAL $(mb "$pwal") MB ($(awk -v w="$pwal" -v r="$base_wal_rate" -v a="$p0" -v b="$p1" 'BEGIN { printf "%.0f", (w - r * (b - a)) / 1048576 }') MB net of the app's $(awk -v r="$base_wal_rate" 'BEGIN { printf "%.2f", r / 1048576 }') MB/s)."
+        prep_line="prepare: $(awk -v a="$p0" -v b="$p1" 'BEGIN { printf "%.1f", b - a }') s for $rows_total rows: $rps rows/s, WAL $(mb "$pwal") MB ($(awk -v w="$pwal" -v r="$base_wal_rate" -v a="$p0" -v b="$p1" 'BEGIN { printf "%.0f", (w - r * (b - a)) / 1048576 }') MB net of the app's estimated $(awk -v r="$base_wal_rate" 'BEGIN { printf "%.2f", r / 1048576 }') MB/s)."
     fi
     local swap_s
     swap_s=$(awk '$1 == "swap" && $5 == "ok" { printf "%.3f", $3 - $2 }' "$rundir/phases")
@@ -456,8 +469,29 @@ analyze() {
         check="$check; $app_rows app connectors in the table, $inserts inserts logged"
     fi
     check=${check#ok; }
+    # the issue's goals (online runs)
+    local goals=""
+    if [ "$mode" = online ]; then
+        goals=$(awk -v all="$all" -v bloat="$bloat" -v rps="$rps" -v swap_s="$swap_s" '
+            function ms(x) { return x == "-" ? 0 : x + 0 }
+            function v(ok) { return ok ? "met" : "NOT met" }
+            { ph[$1] = $0; p99[$1] = $7; if ($1 ~ /backfill/) { bp = (ms($7) > bp ? ms($7) : bp); hasb = 1 }
+              if ($1 ~ /^prepare/) { pp = (ms($7) > pp ? ms($7) : pp) }
+              if ($1 == "swap") { sa = ms($9); if (ms($10) > sa) sa = ms($10); if (ms($11) > sa) sa = ms($11) } }
+            END {
+                split(all, w, " ")
+                if (!hasb) bp = pp
+                printf "- swap: ACCESS EXCLUSIVE %s ms sampled, statement %.0f ms; goal <= 100 ms: %s\n", sa, swap_s * 1000, v(swap_s * 1000 <= 100)
+                printf "- longest application transaction %s ms; goal <= 1000 ms: %s\n", w[5], v(w[5] + 0 <= 1000)
+                printf "- p99 during %s %.1f ms, baseline %.1f ms; goal <= 2 x baseline: %s\n", (hasb ? "backfill" : "prepare"), bp, p99["baseline"], v(bp <= 2 * p99["baseline"])
+                printf "- failed application transactions %d; goal 0: %s\n", w[2], v(w[2] + 0 == 0)
+                printf "- bloat after finalize and VACUUM %s; goal <= 1.25: %s\n", bloat, v(bloat + 0 <= 1.25)
+                printf "- prepare %s rows/s (with the app running); goal >= 50,000 (unthrottled): %s\n", rps, v(rps + 0 >= 50000)
+            }' "$rows")
+    fi
     {
         echo
+        if [ -n "$goals" ]; then echo "Goals (issue 14):"; echo; echo "$goals"; echo; fi
         [ -n "$prep_line" ] && echo "- $prep_line"
         [ -n "$swap_s" ] && echo "- swap statement (\`ALTER EXTENSION connector_uuid UPDATE\`, lock waits and commit included): $swap_s s."
         echo "- after the run and a plain \`VACUUM\`: $(mb "$size") MB; fresh load of the same data: $(mb "$fresh") MB; bloat $bloat."
@@ -489,7 +523,7 @@ plot() {
         echo "set output '$out/latency-$n-$mode.png'"
         echo "set title 'connector_uuid $mode, $n slots: application latency ($rate tx/s, $clients clients); red bars: ACCESS EXCLUSIVE held'"
         echo "set xlabel 'seconds since the baseline started'; set ylabel 'latency ms (from the scheduled start)'"
-        echo "set logscale y; set yrange [0.1:*]; set grid; set key top left"
+        echo "set logscale y; set yrange [0.1:*]; set grid; set key outside bottom center horizontal"
         local i=0 name ps pe rest
         while read -r name ps pe rest; do
             local a b color
@@ -498,7 +532,7 @@ plot() {
             if [ $((i % 2)) -eq 0 ]; then color='#dde8f8'; else color='#f8ecd8'; fi
             case $name in swap|finalize) color='#f8d0d0' ;; esac
             echo "set object $((i + 1)) rect from $a, graph 0 to $b, graph 1 fc rgb '$color' fs solid 0.6 noborder behind"
-            echo "set label $((i + 1)) '$name' at $a, graph 0.97 left front font ',9'"
+            echo "set label $((i + 1)) '$name' at $a, graph 0.03 rotate by 90 left offset 1,0 front font ',9'"
             i=$((i + 1))
         done < "$rundir/phases.all"
         local j=0 oid s e up
@@ -544,7 +578,7 @@ echo "slots,mode,phase,start_s,seconds,tx,failed,p50_ms,p99_ms,max_ms,ael_connec
     echo "*AEL*: the longest ACCESS EXCLUSIVE hold on the table that began in the phase (pg_locks sampled about"
     echo "every 20 ms, so an upper bound; '-' none seen).  *statement s*: the phase's own SQL statement, from"
     echo "the server's clock.  *WAL*: \`pg_current_wal_lsn()\` difference over the phase; for prepare, swap and"
-    echo "finalize less the app's own WAL at its baseline rate."
+    echo "finalize less the app's own WAL (its least rate in the phases it runs alone), an estimate."
     echo
 } > "$md"
 
@@ -554,6 +588,7 @@ for n in "${scale_list[@]}"; do
     q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $tmpl" -c "CREATE DATABASE $tmpl"
     q -d "$tmpl" -c 'CREATE EXTENSION "uuid-ossp"' -c "CREATE EXTENSION connector_uuid VERSION '1.0'"
     q -d "$tmpl" -c 'SET client_min_messages = warning' -v scale="$n" -f "$repo/fixture/app-1.0.sql" >/dev/null
+    [ -z "$template_sql" ] || q -d "$tmpl" -f "$template_sql" >/dev/null
     q -d "$tmpl" -c "VACUUM ANALYZE"
     read -r connectors access servers <<< "$(q -At -F ' ' -d "$tmpl" -c "SELECT (SELECT count(*) FROM mcp_connectors),
         (SELECT count(*) FROM connector_access), (SELECT count(*) FROM mcp_servers)")"
@@ -567,8 +602,10 @@ for n in "${scale_list[@]}"; do
     {
         echo "## $n slots: $connectors connectors, $access access rows, $servers servers"
         echo
-        [ "$has_online" = t ] || echo "This build has no online mode (no \`connector_uuid_prepare\`): the offline upgrade only."
-        echo
+        if [ "$has_online" != t ]; then
+            echo "This build has no online mode (no \`connector_uuid_prepare\`): the offline upgrade only."
+            echo
+        fi
     } >> "$md"
     for mode in "${run_modes[@]}"; do
         if [ "$mode" = online ] && [ "$has_online" != t ]; then

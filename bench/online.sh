@@ -195,10 +195,10 @@ app_client() {
     per=$(awk -v r="$rate" -v c="$clients" 'BEGIN { printf "%.3f", r / c }')
     while [ ! -e "$rundir/stop" ]; do
         rc=0
-        PGAPPNAME=bench_app pgbench -n -d "$db" -c 1 -j 1 -R "$per" -T 86400 -D scale="$n" \
+        PGAPPNAME=bench_app pgbench -n -c 1 -j 1 -R "$per" -T 86400 -D scale="$n" \
             --failures-detailed -l --log-prefix="$rundir/tx.$slot.$k" \
             -f "$repo/bench/app/lookup.sql@5" -f "$repo/bench/app/insert.sql@2" \
-            -f "$repo/bench/app/update.sql@2" -f "$repo/bench/app/delete.sql@1" \
+            -f "$repo/bench/app/update.sql@2" -f "$repo/bench/app/delete.sql@1" "$db" \
             > "$rundir/pgbench.$slot.$k.out" 2>&1 || rc=$?
         if [ ! -e "$rundir/stop" ]; then
             echo "$(now) $slot $(grep -m1 -E 'aborted|error' "$rundir/pgbench.$slot.$k.out" | tr '\n' ' ')" >> "$rundir/aborts"
@@ -521,7 +521,7 @@ plot() {
     {
         echo "set terminal png size 1200,600 noenhanced"
         echo "set output '$out/latency-$n-$mode.png'"
-        echo "set title 'connector_uuid $mode, $n slots: application latency ($rate tx/s, $clients clients); red bars: ACCESS EXCLUSIVE held'"
+        echo "set title 'connector_uuid $mode, $n slots: application latency ($rate tx/s, $clients clients); red bars: ACCESS EXCLUSIVE held on connector_access, mcp_connectors, mcp_servers (top to bottom)'"
         echo "set xlabel 'seconds since the baseline started'; set ylabel 'latency ms (from the scheduled start)'"
         echo "set logscale y; set yrange [0.1:*]; set grid; set key outside bottom center horizontal"
         local i=0 name ps pe rest

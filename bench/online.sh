@@ -521,7 +521,7 @@ plot() {
     {
         echo "set terminal png size 1200,600 noenhanced"
         echo "set output '$out/latency-$n-$mode.png'"
-        echo "set title 'connector_uuid $mode, $n slots: application latency ($rate tx/s, $clients clients); red bars: ACCESS EXCLUSIVE held on connector_access, mcp_connectors, mcp_servers (top to bottom)'"
+        echo "set title \"connector_uuid $mode, $n slots: application latency ($rate tx/s, $clients clients)\\nred bars: ACCESS EXCLUSIVE held on connector_access, mcp_connectors, mcp_servers (top to bottom)\""
         echo "set xlabel 'seconds since the baseline started'; set ylabel 'latency ms (from the scheduled start)'"
         echo "set logscale y; set yrange [0.1:*]; set grid; set key outside bottom center horizontal"
         local i=0 name ps pe rest

@@ -18,7 +18,7 @@
  *      own triggers do not fire (as they do not for the offline rewrite)
  *      but the sync trigger, ENABLE ALWAYS, does.  Throttled: a pause
  *      between batches, and waiting while a standby's replay lag exceeds
- *      max_lag bytes; every tenth of the table a VACUUM, so the next
+ *      max_lag bytes; every twentieth of the table a VACUUM, so the next
  *      batches reuse the space the last ones freed;
  *   4. phase build: the twins of the indexes and of the key's unique
  *      index with CREATE INDEX CONCURRENTLY, the key twin NOT NULL (by a
@@ -64,10 +64,10 @@
 
 /*
  * VACUUM a table after each such fraction of its pages is backfilled, and
- * not more often than every CU_VACUUM_MIN_PAGES pages (10 MB)
+ * not more often than every CU_VACUUM_MIN_PAGES pages (512 kB)
  */
-#define CU_VACUUM_EVERY		0.1
-#define CU_VACUUM_MIN_PAGES	1280
+#define CU_VACUUM_EVERY		0.05
+#define CU_VACUUM_MIN_PAGES	64
 
 /*
  * A unit's locks: each attempt waits at most this long (or less, as
@@ -511,18 +511,21 @@ wait_for_standbys(PrepareRun *run)
 	{
 		bool		isnull;
 		int64		lag;
+		CuContext	cx;
 
+		cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 		cu_spi_exec("SELECT COALESCE(pg_catalog.max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), "
 					"r.replay_lsn))::pg_catalog.int8, 0) FROM pg_catalog.pg_stat_replication r",
 					SPI_OK_SELECT);
 		lag = cu_spi_getint64(0, 1, &isnull);
+		cu_leave(&cx);
+		commit_unit();
 		if (lag <= run->st->max_lag)
 			break;
 		if (!said)
 			cu_report_progress("waiting: a standby's replay lag is %lld bytes, more than max_lag %lld",
 							   (long long) lag, (long long) run->st->max_lag);
 		said = true;
-		commit_unit();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -535,10 +538,13 @@ pause_between_batches(PrepareRun *run)
 {
 	bool		isnull;
 	int64		ms;
+	CuContext	cx;
 
+	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 	cu_spi_exec(psprintf("SELECT (pg_catalog.date_part('epoch', %s::pg_catalog.interval) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8",
 						 quote_literal_cstr(run->st->pause)), SPI_OK_SELECT);
 	ms = cu_spi_getint64(0, 1, &isnull);
+	cu_leave(&cx);
 	commit_unit();
 	if (ms > 0)
 	{
@@ -678,10 +684,8 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 			run_in_worker(psprintf("VACUUM %s", qual), "%s: VACUUM, so the next batches reuse the space", get_rel_name(relid));
 			since_vacuum = 0;
 		}
-		cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 		wait_for_standbys(run);
 		pause_between_batches(run);
-		cu_leave(&cx);
 	}
 	if (pages_total == 0)
 	{
@@ -721,23 +725,20 @@ backfill(PrepareRun *run)
 	commit_unit();
 }
 
-/* Is relid's index name there and valid? (an invalid one is dropped) */
+/* Is relid's index name there and valid?  *invalid: there, but not valid */
 static bool
-index_ready(Oid relid, const char *name)
+index_ready(Oid relid, const char *name, bool *invalid)
 {
 	Oid			idx = cu_lookup_twin_index(relid, name);
 	bool		isnull;
-	bool		valid;
 
+	*invalid = false;
 	if (!OidIsValid(idx))
 		return false;
 	cu_spi_select_oid("SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid OPERATOR(pg_catalog.=) $1", idx);
-	valid = cu_spi_getbool(0, 1, &isnull);
-	if (valid)
+	if (cu_spi_getbool(0, 1, &isnull))
 		return true;
-	run_in_worker(psprintf("DROP INDEX CONCURRENTLY %s",
-						   cu_qualify(get_namespace_name(get_rel_namespace(relid)), name)),
-				  "dropping index %s, left invalid by an interrupted build", name);
+	*invalid = true;
 	return false;
 }
 
@@ -839,6 +840,7 @@ build(PrepareRun *run)
 	{
 		CuTwin	   *tw = lfirst(lc);
 		bool		ready;
+		bool		invalid = false;
 
 		if (tw->kind == CU_TWIN_KEY)
 			key = tw;
@@ -846,10 +848,13 @@ build(PrepareRun *run)
 			continue;
 		cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 		ready = (tw->kind == CU_TWIN_KEY && OidIsValid(cu_lookup_constraint(tw->relid, tw->twin))) ||
-			index_ready(tw->relid, tw->twin);
+			index_ready(tw->relid, tw->twin, &invalid);
 		cu_leave(&cx);
 		if (ready)
 			continue;
+		if (invalid)
+			run_in_worker(psprintf("DROP INDEX CONCURRENTLY %s", cu_qualify(tw->nspname, tw->twin)),
+						  "dropping index %s, left invalid by an interrupted build", tw->twin);
 		if (tw->kind == CU_TWIN_KEY)
 			run_in_worker(psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)", quote_identifier(tw->twin),
 								   t->qualname, quote_identifier(keytwin)),

@@ -75,6 +75,7 @@ extern char *cu_twin_name(const char *base, const char *suffix);
 extern char *cu_twin_column(CuOnline *o, const char *attname);
 extern char *cu_sync_check_name(const char *relname, const char *attname);
 extern CuOnline *cu_online_picture(CuTarget *t, int table_id, bool swapped, bool build);
+extern char *cu_sync_trigger_sql(CuOnline *o, Oid relid, const char *attname, bool master_int, bool lookup);
 extern Oid	cu_lookup_twin_index(Oid relid, const char *name);
 extern Oid	cu_lookup_constraint(Oid relid, const char *name);
 

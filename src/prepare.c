@@ -416,29 +416,6 @@ start(PrepareRun *run)
 	return true;
 }
 
-/* The sync trigger's CREATE TRIGGER for table relid of o */
-static char *
-trigger_sql(CuOnline *o, Oid relid, const char *attname, bool lookup)
-{
-	CuTarget   *t = o->target;
-	char	   *qual = cu_rel_qualname(relid);
-	char	   *sync = cu_extension_qual("connector_uuid_sync");
-	const char *twin = cu_twin_column(o, attname);
-
-	if (relid == t->relid)
-		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', 'int', %s, %s, '%s')",
-						CU_SYNC_TRIGGER, qual, sync, o->table_id,
-						quote_literal_cstr(attname), quote_literal_cstr(twin),
-						lookup ? "lookup" : "derive");
-	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', 'int', %s, %s, '%s', %s, %s, %s, %s)",
-					CU_SYNC_TRIGGER, qual, sync, o->table_id,
-					quote_literal_cstr(attname), quote_literal_cstr(twin),
-					lookup ? "lookup" : "derive",
-					quote_literal_cstr(t->nspname), quote_literal_cstr(t->relname),
-					quote_literal_cstr(t->pkattname),
-					quote_literal_cstr(cu_twin_column(o, t->pkattname)));
-}
-
 /* Does the id map hold ids of table_id the key does not derive? */
 static bool
 has_exceptions(int table_id)
@@ -486,7 +463,7 @@ setup_tables(PrepareRun *run)
 		if (!has_trigger(tw->relid, CU_SYNC_TRIGGER))
 		{
 			step = cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
-							   trigger_sql(o, tw->relid, tw->attname, lookup),
+							   cu_sync_trigger_sql(o, tw->relid, tw->attname, true, lookup),
 							   "add the trigger that keeps %s in step with %s", tw->twin, tw->attname);
 			cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
 						psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", cu_rel_qualname(tw->relid),

@@ -128,56 +128,29 @@ plan_state(CuPlan *plan, CuOnlineState *st, const char *sql, const char *what)
 				 cu_extension_rel("connector_uuid_online"), RowExclusiveLock);
 }
 
-/* The sync trigger of every table of o, master_int or not, dropped and added again */
+/* The sync trigger of every table of o, dropped and added again the other way round */
 static void
 plan_triggers(CuPlan *plan, CuOnline *o, bool master_int, bool lookup)
 {
-	CuTarget   *t = o->target;
 	ListCell   *lc;
-	/* the key's columns once the renames are done */
-	const char *key_int = master_int ? t->pkattname : cu_twin_name(t->pkattname, "_int");
-	const char *key_uuid = master_int ? cu_twin_name(t->pkattname, "_uuid") : t->pkattname;
-	char	   *sync = cu_extension_qual("connector_uuid_sync");
 
 	foreach(lc, o->twins)
 	{
 		CuTwin	   *tw = lfirst(lc);
 		char	   *qual;
-		const char *intcol;
-		const char *uuidcol;
-		char	   *sql;
+		char	   *other;
 
 		if (tw->kind != CU_TWIN_COLUMN)
 			continue;
 		qual = cu_qualify(tw->nspname, tw->relname);
-		/* tw->attname is the key side's column before the renames */
-		if (master_int)
-		{
-			intcol = tw->attname;
-			uuidcol = cu_twin_name(tw->attname, "_uuid");
-		}
-		else
-		{
-			intcol = cu_twin_name(tw->attname, "_int");
-			uuidcol = tw->attname;
-		}
-		if (tw->relid == t->relid)
-			sql = psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s, '%s')",
-						   CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
-						   quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive");
-		else
-			sql = psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', '%s', %s, %s, '%s', %s, %s, %s, %s)",
-						   CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
-						   quote_literal_cstr(intcol), quote_literal_cstr(uuidcol),
-						   lookup ? "lookup" : "derive",
-						   quote_literal_cstr(t->nspname), quote_literal_cstr(t->relname),
-						   quote_literal_cstr(key_int), quote_literal_cstr(key_uuid));
+		/* after the renames, the new master carries the original name */
+		other = cu_twin_name(tw->attname, master_int ? "_uuid" : "_int");
 		cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, AccessExclusiveLock,
 					psprintf("DROP TRIGGER %s ON %s", CU_SYNC_TRIGGER, qual),
 					"drop the sync trigger (added again the other way round)");
-		cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock, sql,
-					"add the sync trigger: %s from %s", master_int ? uuidcol : intcol,
-					master_int ? intcol : uuidcol);
+		cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
+					cu_sync_trigger_sql(o, tw->relid, tw->attname, master_int, lookup),
+					"add the sync trigger: %s from %s", other, tw->attname);
 		cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
 					psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", qual, CU_SYNC_TRIGGER),
 					"make it fire on logical replicas too");

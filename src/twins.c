@@ -311,6 +311,35 @@ cu_online_picture(CuTarget *t, int table_id, bool swapped, bool build)
 	return o;
 }
 
+/*
+ * The CREATE TRIGGER of the sync trigger on table relid of o, for its
+ * column attname (the original name).  master_int: the integer side is the
+ * key, and carries the original names (the uuid side the suffix "_uuid");
+ * otherwise the uuid side does (the integer side "_int").  lookup: see
+ * sync.c.
+ */
+char *
+cu_sync_trigger_sql(CuOnline *o, Oid relid, const char *attname, bool master_int, bool lookup)
+{
+	CuTarget   *t = o->target;
+	char	   *qual = cu_rel_qualname(relid);
+	char	   *sync = cu_extension_qual("connector_uuid_sync");
+	const char *intcol = master_int ? attname : cu_twin_name(attname, "_int");
+	const char *uuidcol = master_int ? cu_twin_name(attname, "_uuid") : attname;
+	const char *key_int = master_int ? t->pkattname : cu_twin_name(t->pkattname, "_int");
+	const char *key_uuid = master_int ? cu_twin_name(t->pkattname, "_uuid") : t->pkattname;
+
+	if (relid == t->relid)
+		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s, '%s')",
+						CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
+						quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive");
+	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', '%s', %s, %s, '%s', %s, %s, %s, %s)",
+					CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
+					quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive",
+					quote_literal_cstr(t->nspname), quote_literal_cstr(t->relname),
+					quote_literal_cstr(key_int), quote_literal_cstr(key_uuid));
+}
+
 /* The OID of relid's index named name, or InvalidOid */
 Oid
 cu_lookup_twin_index(Oid relid, const char *name)

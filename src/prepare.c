@@ -59,6 +59,7 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -580,6 +581,57 @@ write_progress(PrepareRun *run, Oid relid, int64 pages_total, int64 next_page, i
 }
 
 /*
+ * Run one batch's UPDATE (sql) as the table's owner (its CHECK constraints
+ * run), waiting at most CU_UNIT_LOCK_MS for each row lock: the rows it has
+ * updated stay locked while it waits, and the application's requests for
+ * them with it.  Returns the rows updated, or -1 if it gave up on a lock or
+ * was chosen as a deadlock's victim (nothing of the batch is kept).
+ */
+static int64
+run_batch(const char *sql, Oid owner)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 rows = -1;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		CuContext	ocx;
+
+		(void) set_config_option("lock_timeout", CppAsString2(CU_UNIT_LOCK_MS), PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		cu_enter(&ocx, owner, SECURITY_RESTRICTED_OPERATION);
+		pgstat_report_activity(STATE_RUNNING, sql);
+		cu_spi_exec(sql, SPI_OK_UPDATE);
+		rows = (int64) SPI_processed;
+		cu_leave(&ocx);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+			ReThrowError(edata);
+		FlushErrorState();
+		FreeErrorData(edata);
+		rows = -1;
+	}
+	PG_END_TRY();
+	return rows;
+}
+
+/*
  * Unit 3 for one table: give every row that existed when the trigger came
  * its uuid, a batch of pages per transaction
  */
@@ -594,6 +646,8 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 	CuContext	cx;
 	bool		isnull;
 	Oid			owner = cu_rel_owner(relid);
+	int			attempts = 0;
+	long		backoff_ms = 100;
 
 	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 	if (read_progress(run, relid, &pages_total, &next_page))
@@ -640,16 +694,32 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 					   quote_identifier(attname), run->st->table_id,
 					   (long long) next_page, (long long) end,
 					   quote_identifier(twin), quote_identifier(attname));
+		rows = run_batch(sql, owner);
+		if (rows < 0)
 		{
-			CuContext	ocx;
-
-			/* the table's CHECK constraints run: as its owner */
-			cu_enter(&ocx, owner, SECURITY_RESTRICTED_OPERATION);
-			pgstat_report_activity(STATE_RUNNING, sql);
-			cu_spi_exec(sql, SPI_OK_UPDATE);
-			rows = (int64) SPI_processed;
-			cu_leave(&ocx);
+			/* a row lock the application holds, or a deadlock: again, later */
+			cu_idmap_deactivate();
+			cu_leave(&cx);
+			commit_unit();
+			if (++attempts > Max(cu_lock_retries, CU_UNIT_LOCK_RETRIES))
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("could not lock the rows of pages %lld to %lld of table \"%s\"",
+								(long long) next_page, (long long) end - 1, qual),
+						 errdetail("Gave up after %d attempts of %d ms each: the application holds locks on those rows.",
+								   attempts, CU_UNIT_LOCK_MS),
+						 errhint("CALL connector_uuid_prepare() again later: it continues with this batch.")));
+			cu_report_progress("%s: pages %lld to %lld wait for a row lock (attempt %d), retrying in %ld ms",
+							   get_rel_name(relid), (long long) next_page, (long long) end - 1, attempts,
+							   backoff_ms);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			backoff_ms = Min(backoff_ms * 2, 5000);
+			continue;
 		}
+		attempts = 0;
+		backoff_ms = 100;
 		write_progress(run, relid, pages_total, end, rows, end >= pages_total);
 		cu_idmap_deactivate();
 		cu_leave(&cx);

@@ -60,6 +60,7 @@ extern bool cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char 
 extern char *cu_registry_column_type(int table_id, CuForeignKey *fk, const char *fallback);
 extern CuRegistry *cu_registry_read(int table_id, CuTarget *t);
 extern int64 cu_int_type_max(Oid typid);
+extern char *cu_registry_key_check(int table_id);
 
 /* idmap.c */
 extern void cu_idmap_activate(int table_id, CuDirection direction, const char *qualname);
@@ -67,6 +68,7 @@ extern void cu_idmap_deactivate(void);
 
 /* idgen.c */
 extern void cu_random_key(uint8 *key);
+extern uint64 cu_key_check(const uint8 *key);
 extern void cu_derive_uuid(const uint8 *key, int64 old_id, pg_uuid_t *out);
 extern bool cu_underive_uuid(const uint8 *key, const pg_uuid_t *in, int64 *old_id);
 extern void cu_make_v7(int64 unix_ms, uint64 low74_hi10, uint64 low74_lo64, pg_uuid_t *out);

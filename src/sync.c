@@ -20,6 +20,9 @@
  *     in the id map, a referencing table's in its key row
  *   ref only: 6 and 7 the key table's schema and name, 8 its integer
  *   column, 9 its uuid column
+ *   last (6 for 'key', 10 for 'ref'): the check value of the key
+ *   (cu_key_check, 16 hex digits), so that a key cached by this backend
+ *   from an earlier registry row of the same table id is never used
  *
  * The slave column is computed from the master column:
  *   integer -> uuid: the keyed permutation (idgen.c), the same function the
@@ -72,6 +75,7 @@ typedef struct SyncKey
 {
 	int32		table_id;
 	uint8		key[16];
+	uint64		check;			/* cu_key_check(key) */
 } SyncKey;
 
 /* A trigger's saved lookup plan */
@@ -79,14 +83,18 @@ typedef struct SyncPlan
 {
 	Oid			tgoid;
 	SPIPlanPtr	plan;
+	char	   *sql;			/* its statement (a trigger's OID can be reused) */
 } SyncPlan;
 
 static HTAB *sync_keys = NULL;
 static HTAB *sync_plans = NULL;
 
-/* The key of table_id, from the registry of the extension in nspid */
+/*
+ * The key of table_id, from the registry of the extension in nspid, whose
+ * check value must be check
+ */
 static const uint8 *
-sync_key(int32 table_id, Oid nspid)
+sync_key(int32 table_id, Oid nspid, uint64 check)
 {
 	SyncKey    *entry;
 	bool		found;
@@ -107,7 +115,7 @@ sync_key(int32 table_id, Oid nspid)
 		sync_keys = hash_create("connector_uuid sync keys", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(sync_keys, &table_id, HASH_FIND, NULL);
-	if (entry)
+	if (entry && entry->check == check)
 		return entry->key;
 
 	/* the registry is the extension owner's (superuser), not the writer's */
@@ -134,8 +142,15 @@ sync_key(int32 table_id, Oid nspid)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("id map key of table id %d is damaged", table_id),
 				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
+	if (cu_key_check((const uint8 *) VARDATA_ANY(key)) != check)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the sync trigger of table id %d was made for another key", table_id),
+				 errdetail("The key in connector_uuid_tables is not the one the trigger's arguments name: the registry row was replaced after the trigger was created."),
+				 errhint("Remove what CALL connector_uuid_prepare() added with connector_uuid_abort(), and prepare again.")));
 	entry = hash_search(sync_keys, &table_id, HASH_ENTER, &found);
 	memcpy(entry->key, VARDATA_ANY(key), 16);
+	entry->check = check;
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	SetUserIdAndSecContext(save_userid, save_sec);
@@ -245,6 +260,7 @@ sync_lookup(Trigger *tg, Oid valtype, Datum value, Datum *result)
 	int			rc;
 	bool		ok = false;
 	bool		want_uuid = (valtype != UUIDOID);
+	char	   *sql;
 
 	if (sync_plans == NULL)
 	{
@@ -265,24 +281,32 @@ sync_lookup(Trigger *tg, Oid valtype, Datum value, Datum *result)
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	sql = psprintf("SELECT k.%s FROM ONLY %s.%s k WHERE k.%s OPERATOR(pg_catalog.=) $1::%s",
+				   quote_identifier(tg->tgargs[want_uuid ? 9 : 8]),
+				   quote_identifier(tg->tgargs[6]), quote_identifier(tg->tgargs[7]),
+				   quote_identifier(tg->tgargs[want_uuid ? 8 : 9]),
+				   want_uuid ? "pg_catalog.int8" : "pg_catalog.uuid");
 	entry = hash_search(sync_plans, &tg->tgoid, HASH_ENTER, &found);
 	if (!found)
+	{
 		entry->plan = NULL;
-	if (entry->plan == NULL)
+		entry->sql = NULL;
+	}
+	if (entry->plan == NULL || strcmp(entry->sql, sql) != 0)
 	{
 		Oid			argtypes[1] = {want_uuid ? INT8OID : UUIDOID};
-		char	   *sql = psprintf("SELECT k.%s FROM ONLY %s.%s k WHERE k.%s OPERATOR(pg_catalog.=) $1::%s",
-								   quote_identifier(tg->tgargs[want_uuid ? 9 : 8]),
-								   quote_identifier(tg->tgargs[6]), quote_identifier(tg->tgargs[7]),
-								   quote_identifier(tg->tgargs[want_uuid ? 8 : 9]),
-								   want_uuid ? "pg_catalog.int8" : "pg_catalog.uuid");
 		SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for: %s", sql);
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
+		if (entry->plan)
+			SPI_freeplan(entry->plan);
+		if (entry->sql)
+			pfree(entry->sql);
 		entry->plan = plan;
+		entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
 	}
 	rc = SPI_execute_plan(entry->plan, &value, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
@@ -369,6 +393,7 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 	int			cols[1];
 	Datum		vals[1];
 	bool		nulls[1];
+	uint64		check;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
@@ -395,6 +420,12 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("columns \"%s\" and \"%s\" of table \"%s\" are not an integer and a uuid",
 						tg->tgargs[3], tg->tgargs[4], RelationGetRelationName(rel))));
+	if (tg->tgnargs < (is_ref ? 11 : 7))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" of table \"%s\" has the wrong arguments for connector_uuid_sync()",
+						tg->tgname, RelationGetRelationName(rel))));
+	check = strtou64(tg->tgargs[is_ref ? 10 : 6], NULL, 16);
 	mastercol = master_int ? intcol : uuidcol;
 	slavecol = master_int ? uuidcol : intcol;
 
@@ -439,17 +470,21 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 		else if (master_int)
 		{
 			int64		id = int_value(mval, inttype);
-			const uint8 *key = sync_key(pg_strtoint32(tg->tgargs[0]),
-										get_func_namespace(fcinfo->flinfo->fn_oid));
-			pg_uuid_t  *u;
+			int32		table_id = pg_strtoint32(tg->tgargs[0]);
+			Oid			nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
+			const uint8 *key = sync_key(table_id, nspid, check);
+			bool		lookup = strcmp(tg->tgargs[5], "lookup") == 0;
+			pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 
-			bool		lookup = tg->tgnargs > 5 && strcmp(tg->tgargs[5], "lookup") == 0;
-
-			u = palloc(sizeof(pg_uuid_t));
+			/*
+			 * Looked up first when some ids are not derived: a referencing
+			 * row takes its key row's uuid (NULL while that row waits for
+			 * the backfill); else, key table or not, the id map's
+			 * exception; else the derived uuid.
+			 */
 			if (is_ref && lookup && sync_lookup(tg, INT8OID, Int64GetDatum(id), &newval))
 				pfree(u);
-			else if (!is_ref && lookup &&
-					 sync_map_lookup(pg_strtoint32(tg->tgargs[0]), get_func_namespace(fcinfo->flinfo->fn_oid), id, u))
+			else if (lookup && sync_map_lookup(table_id, nspid, id, u))
 				newval = UUIDPGetDatum(u);
 			else
 			{
@@ -460,9 +495,10 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 		else
 		{
 			const uint8 *key = sync_key(pg_strtoint32(tg->tgargs[0]),
-										get_func_namespace(fcinfo->flinfo->fn_oid));
+										get_func_namespace(fcinfo->flinfo->fn_oid), check);
 			int64		id;
 			Datum		looked;
+
 
 			if (cu_underive_uuid(key, DatumGetUUIDP(mval), &id))
 				newval = int_datum(id, inttype, rel, tg->tgargs[3]);

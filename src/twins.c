@@ -23,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include "online.h"
+#include "registry.h"
 #include "spi_util.h"
 
 #include "access/htup_details.h"
@@ -329,15 +330,18 @@ cu_sync_trigger_sql(CuOnline *o, Oid relid, const char *attname, bool master_int
 	const char *key_int = master_int ? t->pkattname : cu_twin_name(t->pkattname, "_int");
 	const char *key_uuid = master_int ? cu_twin_name(t->pkattname, "_uuid") : t->pkattname;
 
+	char	   *check = cu_registry_key_check(o->table_id);
+
 	if (relid == t->relid)
-		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s, '%s')",
+		return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'key', '%s', %s, %s, '%s', '%s')",
 						CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
-						quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive");
-	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', '%s', %s, %s, '%s', %s, %s, %s, %s)",
+						quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive",
+						check);
+	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s('%d', 'ref', '%s', %s, %s, '%s', %s, %s, %s, %s, '%s')",
 					CU_SYNC_TRIGGER, qual, sync, o->table_id, master_int ? "int" : "uuid",
 					quote_literal_cstr(intcol), quote_literal_cstr(uuidcol), lookup ? "lookup" : "derive",
 					quote_literal_cstr(t->nspname), quote_literal_cstr(t->relname),
-					quote_literal_cstr(key_int), quote_literal_cstr(key_uuid));
+					quote_literal_cstr(key_int), quote_literal_cstr(key_uuid), check);
 }
 
 /* The OID of relid's index named name, or InvalidOid */

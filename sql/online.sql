@@ -163,6 +163,19 @@ WHERE attrelid IN ('order_lines'::regclass, 'shipments'::regclass) AND attnum > 
 SELECT connector_uuid_revert('orders');
 SELECT pg_typeof(id), count(*) FROM orders GROUP BY 1;
 
+-- abort after a swap back keeps the uuids of rows created at 2.0 (in the id map)
+CALL connector_uuid_prepare('orders', batch_size => 64);
+SELECT connector_uuid_convert('orders');
+INSERT INTO orders (note) VALUES ('order at 2.0');
+CREATE TABLE snap_new AS SELECT id_int, id FROM orders WHERE note = 'order at 2.0';
+SELECT connector_uuid_revert('orders');
+SELECT connector_uuid_abort('orders');
+SELECT count(*) AS twin_columns FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'id_uuid' AND NOT attisdropped;
+SELECT connector_uuid_lookup('orders', s.id_int) = s.id AS kept_in_map FROM snap_new s;
+SELECT connector_uuid_convert('orders');
+SELECT o.id = s.id AS same_uuid_offline FROM orders o JOIN snap_new s ON o.note = 'order at 2.0';
+SELECT connector_uuid_revert('orders');
+
 -- names that need quoting, and a NOT NULL referencing column
 CREATE TABLE "Odd ""T""" ("Key" serial PRIMARY KEY, v text);
 CREATE TABLE "Odd; Ref" (id serial PRIMARY KEY, "The Key" integer NOT NULL REFERENCES "Odd ""T""" ON DELETE CASCADE);

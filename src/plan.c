@@ -384,50 +384,6 @@ plan_load_map(CuPlan *plan, const char *what)
 				 cu_extension_rel("connector_uuid_map"), AccessShareLock);
 }
 
-/*
- * The work table through which rows of the key table reach the extension's
- * tables.  Planning a query over an application table constant-folds
- * expressions its owner wrote (statistics objects, index expressions, the
- * checks of inheritance children), so the query that reads the key table
- * runs as its owner under SECURITY_RESTRICTED_OPERATION and writes here;
- * only our own statement, planned over this table and ours, writes the map.
- * Rows: kind 'p' a pair (n, u), 'd' the highest id the key derives, 'm'
- * the highest key after a revert.
- */
-#define CU_WORK_TABLE "pg_temp.connector_uuid_work"
-
-static Oid
-plan_work_table(CuPlan *plan)
-{
-	Oid			owner = cu_rel_owner(plan->target->relid);
-
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
-				"CREATE TABLE " CU_WORK_TABLE " (kind pg_catalog.\"char\" NOT NULL, "
-				"n pg_catalog.int8, u pg_catalog.uuid) ON COMMIT DROP",
-				"create the work table through which the table's rows reach the id map");
-	if (owner != GetUserId())
-		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
-					psprintf("GRANT INSERT ON " CU_WORK_TABLE " TO %s",
-							 quote_identifier(GetUserNameFromId(owner, false))),
-					"let the table's owner %s write the work table", GetUserNameFromId(owner, false));
-	return owner;
-}
-
-/* A step that reads the key table (sql) as its owner; what says what for */
-static void
-plan_read_as_owner(CuPlan *plan, Oid owner, char *sql, const char *what)
-{
-	cu_plan_add(plan, CU_STEP_SQL, plan->target->relid, plan->target->relname,
-				AccessShareLock, sql, "%s, as the table's owner", what)->run_as = owner;
-}
-
-static void
-plan_drop_work_table(CuPlan *plan)
-{
-	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
-				"DROP TABLE " CU_WORK_TABLE, "drop the work table");
-}
-
 /* integer -> uuid */
 static void
 plan_to_uuid(CuPlan *plan)
@@ -481,9 +437,9 @@ plan_to_uuid(CuPlan *plan)
 	 */
 	if (strategy != CU_STRATEGY_V4 || cu_full_map)
 	{
-		Oid			owner = plan_work_table(plan);
+		Oid			owner = cu_plan_work_table(plan);
 
-		plan_read_as_owner(plan, owner,
+		cu_plan_read_as_owner(plan, owner,
 						   psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n, u) SELECT 'p', t.%s, %s FROM %s t",
 									pk, newid, t->qualname),
 						   psprintf("make the new %s ids of %s rows", cu_strategy_name(strategy),
@@ -497,7 +453,7 @@ plan_to_uuid(CuPlan *plan)
 								 "write the pairs of old and new ids to the id map%s",
 								 plan->registered ? ", keeping those of the earlier conversion" : ""),
 					 cu_extension_rel("connector_uuid_map"), RowExclusiveLock);
-		plan_drop_work_table(plan);
+		cu_plan_drop_work_table(plan);
 	}
 	if (strategy != CU_STRATEGY_V4)
 		plan_load_map(plan, psprintf("load the %s ids from the id map into memory", cu_strategy_name(strategy)));
@@ -693,8 +649,8 @@ plan_to_int(CuPlan *plan)
 	cu_step_lock(step, cu_extension_rel("connector_uuid_tables"), AccessShareLock);
 
 	/* the rows created at uuid time, numbered past every id the table has had */
-	owner = plan_work_table(plan);
-	plan_read_as_owner(plan, owner, new_rows_sql(t, tid, full_map),
+	owner = cu_plan_work_table(plan);
+	cu_plan_read_as_owner(plan, owner, new_rows_sql(t, tid, full_map),
 					   "find the rows created at uuid time");
 	step = cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
 					   number_new_rows_sql(tid),
@@ -724,7 +680,7 @@ plan_to_int(CuPlan *plan)
 	cu_plan_create_dependents(plan);
 	if (has_seq || identity)
 	{
-		plan_read_as_owner(plan, owner,
+		cu_plan_read_as_owner(plan, owner,
 						   psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n) SELECT 'm', pg_catalog.max(t.%s) FROM %s t",
 									pk, t->qualname),
 						   "find the highest key");
@@ -735,7 +691,7 @@ plan_to_int(CuPlan *plan)
 		cu_step_lock(step, t->seqrelid, RowExclusiveLock);
 		cu_step_lock(step, cu_extension_rel("connector_uuid_tables"), AccessShareLock);
 	}
-	plan_drop_work_table(plan);
+	cu_plan_drop_work_table(plan);
 }
 
 /*

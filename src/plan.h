@@ -116,6 +116,14 @@ typedef struct CuProbeColumn
 	bool		is_key;			/* the key: its default is replaced, not kept */
 } CuProbeColumn;
 
+/*
+ * The work table through which rows of an application's table reach the
+ * extension's tables (steps.c, cu_plan_work_table).  Rows: kind 'p' a pair
+ * (n, u), 'd' the highest id the key derives, 'm' the highest key after a
+ * revert.
+ */
+#define CU_WORK_TABLE "pg_temp.connector_uuid_work"
+
 /* steps.c */
 extern CuStep *cu_plan_add(CuPlan *plan, CuStepKind kind, Oid relid,
 						   const char *relname, LOCKMODE mode, char *sql,
@@ -130,6 +138,9 @@ extern const char *cu_lock_name(LOCKMODE mode);
 extern bool cu_lock_covers(LOCKMODE held, LOCKMODE need);
 extern LOCKMODE cu_lock_combine(LOCKMODE a, LOCKMODE b);
 extern char *cu_count_words(double n);
+extern Oid	cu_plan_work_table(CuPlan *plan);
+extern void cu_plan_read_as_owner(CuPlan *plan, Oid owner, char *sql, const char *what);
+extern void cu_plan_drop_work_table(CuPlan *plan);
 extern const char *cu_statement_tag(const char *sql);
 
 /* plan.c */

@@ -24,11 +24,13 @@
  *-------------------------------------------------------------------------
  */
 #include "plan.h"
+#include "security.h"
 #include "spi_util.h"
 
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
@@ -410,6 +412,48 @@ cu_lock_phase(CuPlan *plan, Oid skip_relid)
 			locksteps = lappend(locksteps, lock_step(lfirst(lc)));
 	}
 	return locksteps;
+}
+
+/*
+ * The work table through which rows of the key table reach the extension's
+ * tables.  Planning a query over an application table constant-folds
+ * expressions its owner wrote (statistics objects, index expressions, the
+ * checks of inheritance children), so the query that reads the key table
+ * runs as its owner under SECURITY_RESTRICTED_OPERATION and writes here;
+ * only our own statement, planned over this table and ours, writes the map.
+ * Rows: kind 'p' a pair (n, u), 'd' the highest id the key derives, 'm'
+ * the highest key after a revert.
+ */
+Oid
+cu_plan_work_table(CuPlan *plan)
+{
+	Oid			owner = cu_rel_owner(plan->target->relid);
+
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+				"CREATE TABLE " CU_WORK_TABLE " (kind pg_catalog.\"char\" NOT NULL, "
+				"n pg_catalog.int8, u pg_catalog.uuid) ON COMMIT DROP",
+				"create the work table through which the table's rows reach the id map");
+	if (owner != GetUserId())
+		cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+					psprintf("GRANT INSERT ON " CU_WORK_TABLE " TO %s",
+							 quote_identifier(GetUserNameFromId(owner, false))),
+					"let the table's owner %s write the work table", GetUserNameFromId(owner, false));
+	return owner;
+}
+
+/* A step that reads the key table (sql) as its owner; what says what for */
+void
+cu_plan_read_as_owner(CuPlan *plan, Oid owner, char *sql, const char *what)
+{
+	cu_plan_add(plan, CU_STEP_SQL, plan->target->relid, plan->target->relname,
+				AccessShareLock, sql, "%s, as the table's owner", what)->run_as = owner;
+}
+
+void
+cu_plan_drop_work_table(CuPlan *plan)
+{
+	cu_plan_add(plan, CU_STEP_SQL, InvalidOid, plan->target->relname, NoLock,
+				"DROP TABLE " CU_WORK_TABLE, "drop the work table");
 }
 
 /* n (a row count) in words for a description: 857,143 */

@@ -427,6 +427,45 @@ cu_plan_finalize(CuPlan *plan, CuOnlineState *st)
 	plan_forget(plan, st);
 }
 
+/*
+ * Before an abort after a swap back drops the uuid column: the uuids that
+ * the key does not derive (rows created at 2.0) go to the id map as
+ * exceptions, so that a later conversion gives those rows the uuid they
+ * had, as after an offline downgrade.  The key table is read as its owner
+ * into the work table (see cu_plan_work_table); our own statement writes
+ * the map.
+ */
+static void
+plan_keep_exceptions(CuPlan *plan, CuOnline *o)
+{
+	CuTarget   *t = o->target;
+	char	   *pk = (char *) quote_identifier(t->pkattname);
+	char	   *twin = (char *) quote_identifier(cu_twin_column(o, t->pkattname));
+	Oid			owner;
+	CuStep	   *step;
+
+	/* the exceptions loaded, so that connector_uuid_to_uuid() tells them apart */
+	plan->direction = CU_TO_UUID;
+	cu_step_lock(cu_plan_internal(plan, CU_ACT_LOAD_EXCEPTIONS, AccessShareLock,
+								  "load the id map's exceptions into memory"),
+				 cu_extension_rel("connector_uuid_map"), AccessShareLock);
+	owner = cu_plan_work_table(plan);
+	cu_plan_read_as_owner(plan, owner,
+						  psprintf("INSERT INTO " CU_WORK_TABLE " (kind, n, u) SELECT 'p', t.%s, t.%s FROM %s t "
+								   "WHERE t.%s OPERATOR(pg_catalog.<>) %s(t.%s::pg_catalog.int8, %d::pg_catalog.int4)",
+								   pk, twin, t->qualname, twin, cu_extension_qual("connector_uuid_to_uuid"),
+								   pk, o->table_id),
+						  "find the rows whose uuid the key does not derive (created at 2.0)");
+	step = cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, RowExclusiveLock,
+					   psprintf("INSERT INTO %s (table_id, derived, old_id, new_id) "
+								"SELECT %d, false, w.n, w.u FROM " CU_WORK_TABLE " w "
+								"WHERE w.kind OPERATOR(pg_catalog.=) 'p' ON CONFLICT (table_id, old_id) DO NOTHING",
+								cu_extension_qual("connector_uuid_map"), o->table_id),
+					   "keep their uuids in the id map, so a later conversion gives them the same");
+	cu_step_lock(step, cu_extension_rel("connector_uuid_map"), RowExclusiveLock);
+	cu_plan_drop_work_table(plan);
+}
+
 /* connector_uuid_abort(): remove everything prepare added, before the swap */
 void
 cu_plan_abort(CuPlan *plan, CuOnlineState *st)
@@ -445,6 +484,8 @@ cu_plan_abort(CuPlan *plan, CuOnlineState *st)
 	plan->outcome = "aborted (online)";
 	o = cu_online_picture(t, st->table_id, false, false);
 	plan_drop_triggers(plan, o);
+	if (st->swapped_once)
+		plan_keep_exceptions(plan, o);
 	plan_drop_twin_columns(plan, o, true);
 	plan_forget(plan, st);
 	if (st->new_registry && !st->swapped_once)

@@ -450,7 +450,6 @@ setup_tables(PrepareRun *run)
 	{
 		CuTwin	   *tw = lfirst(lc);
 		CuPlan	   *plan;
-		CuStep	   *step;
 
 		if (tw->kind != CU_TWIN_COLUMN)
 			continue;
@@ -463,14 +462,13 @@ setup_tables(PrepareRun *run)
 						"add the uuid twin %s of column %s (catalog only)", tw->twin, tw->attname);
 		if (!has_trigger(tw->relid, CU_SYNC_TRIGGER))
 		{
-			step = cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
-							   cu_sync_trigger_sql(o, tw->relid, tw->attname, true, lookup),
-							   "add the trigger that keeps %s in step with %s", tw->twin, tw->attname);
+			cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
+						cu_sync_trigger_sql(o, tw->relid, tw->attname, true, lookup),
+						"add the trigger that keeps %s in step with %s", tw->twin, tw->attname);
 			cu_plan_add(plan, CU_STEP_SQL, tw->relid, tw->relname, ShareRowExclusiveLock,
 						psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", cu_rel_qualname(tw->relid),
 								 CU_SYNC_TRIGGER),
 						"make it fire on logical replicas and in the backfill too");
-			(void) step;
 		}
 		cu_leave(&cx);
 		run_unit(plan);

@@ -232,11 +232,6 @@ index_twins(CuOnline *o, Oid relid, const char *attname, AttrNumber attnum, bool
 	{
 		const char *name = lfirst(lc2);
 
-		/* the other side's twin of an index is not an index to twin */
-		if (strlen(name) > strlen(o->other_suffix) &&
-			strcmp(name + strlen(name) - strlen(o->other_suffix), o->other_suffix) == 0 &&
-			cu_lookup_twin_index(relid, name) != InvalidOid)
-			continue;
 		add_twin(o, CU_TWIN_INDEX, relid, attname, name, lfirst_oid(lc))->create_sql =
 			build ? index_twin_sql(o, relid, lfirst_oid(lc), attnum,
 								   cu_twin_name(name, o->suffix)) : NULL;

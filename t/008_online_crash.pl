@@ -46,6 +46,8 @@ sub schema_dump
 			  active_connectors mcp_connectors_id_seq connector_access_id_seq)
 		],
 		'>', \$out, '2>', \$err) or die "pg_dump failed: $err";
+	# pg_dump's \restrict key is new each time
+	$out =~ s/^\\(un)?restrict \S+$//mg;
 	return $out;
 }
 
@@ -59,6 +61,9 @@ like($dump0, qr/CREATE TABLE public\.mcp_connectors/, 'the schema dump has the a
 # Every row's uuid is the one connector_uuid_lookup() gives for its integer,
 # and every child's uuid is its parent's through the integer link: "0 0 0"
 # (wrong keys, wrong access links, wrong server links) and the row counts.
+# (Connectors born at 2.0 get a random uuid and a fresh integer from the
+# sequence, which the key does not map to that uuid: their keys are not
+# looked up, their links are checked.)
 sub wrong_uuids
 {
 	my ($swapped) = @_;
@@ -67,7 +72,7 @@ sub wrong_uuids
 	return $node->safe_psql(
 		'app', qq{
 		SELECT (SELECT count(*) FILTER (WHERE $uuid IS DISTINCT FROM connector_uuid_lookup('mcp_connectors', $int))
-		        || ' ' || count(*) FROM mcp_connectors)
+		        || ' ' || count(*) FROM mcp_connectors WHERE name NOT LIKE 'born at 2.0 %')
 		    || ' ' || (SELECT count(*) FILTER (WHERE a.$ref_uuid IS DISTINCT FROM c.$uuid) || ' ' || count(*)
 		               FROM connector_access a LEFT JOIN mcp_connectors c ON c.$int = a.$ref_int)
 		    || ' ' || (SELECT count(*) FILTER (WHERE s.$ref_uuid IS DISTINCT FROM c.$uuid) || ' ' || count(*)
@@ -89,19 +94,21 @@ sub uuids_right
 my $round = 0;
 sub app_writes
 {
+	my ($prefix) = @_;
 	$round++;
+	$prefix = $prefix ? "$prefix $round" : "born $round";
 	$node->safe_psql(
 		'app', qq{
 		INSERT INTO mcp_connectors (name, url)
-		SELECT 'born $round.' || i, 'https://born.example.com/$round/' || i FROM generate_series(1, 20) i;
+		SELECT '$prefix.' || i, 'https://born.example.com/$round/' || i FROM generate_series(1, 20) i;
 		INSERT INTO connector_access (connector_id, user_id)
-		SELECT c.id, md5('user3')::uuid FROM mcp_connectors c WHERE c.name LIKE 'born $round.%';
+		SELECT c.id, md5('user3')::uuid FROM mcp_connectors c WHERE c.name LIKE '$prefix.%';
 		INSERT INTO mcp_servers (id, connector_id, name)
-		SELECT gen_random_uuid(), c.id, 'server ' || c.name FROM mcp_connectors c WHERE c.name LIKE 'born $round.%';
+		SELECT gen_random_uuid(), c.id, 'server ' || c.name FROM mcp_connectors c WHERE c.name LIKE '$prefix.%';
 		UPDATE connector_access SET connector_id = (SELECT id FROM mcp_connectors WHERE name = 'connector $round')
 		WHERE id IN (SELECT id FROM connector_access WHERE connector_id IS NOT NULL ORDER BY id OFFSET 10 * $round LIMIT 5);
-		UPDATE mcp_servers SET connector_id = NULL WHERE name = 'server born $round.1';
-		DELETE FROM mcp_connectors WHERE name IN ('connector ' || (100 + $round), 'born $round.2');});
+		UPDATE mcp_servers SET connector_id = NULL WHERE name = 'server $prefix.1';
+		DELETE FROM mcp_connectors WHERE name IN ('connector ' || (100 + $round), '$prefix.2');});
 	return;
 }
 
@@ -155,7 +162,7 @@ wait_for_backfill();
 crash_restart($node, $pid, 'kill');
 lost_connection($run, 'kill -9 during the backfill');
 my ($phase, $done, $all) = split / /, $node->safe_psql('app', $state_sql);
-is("$phase $all", 'backfill f', 'kill -9 during the backfill: the state says backfill, not every table done');
+is("$phase $all", 'backfill false', 'kill -9 during the backfill: the state says backfill, not every table done');
 ok($done > 0, "kill -9 during the backfill: the batches committed before it are recorded ($done rows)");
 
 # resume it, then stop the server (immediate) in the middle again
@@ -168,7 +175,7 @@ lost_connection($run, 'immediate shutdown during the resumed backfill');
 like(slurp_file($node->logfile, $offset), qr/continuing the preparation of public\.mcp_connectors \(phase backfill\)/,
 	'the second CALL continued the first');
 my ($phase2, $done2, $all2) = split / /, $node->safe_psql('app', $state_sql);
-is("$phase2 $all2", 'backfill f', 'immediate during the backfill: still in the backfill');
+is("$phase2 $all2", 'backfill false', 'immediate during the backfill: still in the backfill');
 ok($done2 > $done, "the resumed backfill got further ($done2 > $done rows)");
 
 # abort after the crashes: exactly the fixture's tables
@@ -212,7 +219,7 @@ sub crash_in_build
 	is( $node->safe_psql('app',
 			q{SELECT phase || ' ' || (SELECT indisvalid FROM pg_index WHERE indexrelid = 'mcp_connectors_pkey_uuid'::regclass)
 			  FROM connector_uuid_online}),
-		'build f', "$what: phase build, the index left behind invalid");
+		'build false', "$what: phase build, the index left behind invalid");
 	return $w->{offset};
 }
 
@@ -251,7 +258,8 @@ uuids_right(0, 'prepared, after more application writes');
 # --- (c) crashes during the swap -------------------------------------------
 
 pause_at_history($node, 'app');
-my $fp_prepared = fingerprint($node, 'app', sequence => 1);
+# (not the sequence: crash recovery moves it on by the values it logged ahead)
+my $fp_prepared = fingerprint($node, 'app');
 my $up = 'ALTER EXTENSION connector_uuid UPDATE';
 
 # blocked by an application transaction holding ROW EXCLUSIVE
@@ -266,7 +274,7 @@ crash_watched(
 	last_step => qr/^none$/);
 is(version_of($node, 'app'), '1.0', 'swap killed while waiting: at 1.0');
 is($node->safe_psql('app', q{SELECT phase FROM connector_uuid_online}), 'prepared', 'swap killed while waiting: phase prepared');
-is(fingerprint($node, 'app', sequence => 1), $fp_prepared, 'swap killed while waiting: nothing changed');
+is(fingerprint($node, 'app'), $fp_prepared, 'swap killed while waiting: nothing changed');
 
 # at its last step, every catalog change made
 crash_watched(
@@ -280,7 +288,7 @@ crash_watched(
 	last_step => qr/^step (\d+) of \1: mcp_connectors: append a row/);
 is(version_of($node, 'app'), '1.0', 'swap stopped at its last step: at 1.0');
 is($node->safe_psql('app', q{SELECT phase FROM connector_uuid_online}), 'prepared', 'swap stopped at its last step: phase prepared');
-is(fingerprint($node, 'app', sequence => 1), $fp_prepared, 'swap stopped at its last step: nothing changed');
+is(fingerprint($node, 'app'), $fp_prepared, 'swap stopped at its last step: nothing changed');
 uuids_right(0, 'prepared, after the crashed swaps');
 app_writes();
 
@@ -294,7 +302,11 @@ is(column_types($node, 'app'),
 	'the uuid columns carry the names');
 uuids_right(1, 'swapped');
 verify_ok($node, 'app', 'swapped');
-app_writes();
+app_writes('born at 2.0');
+is( $node->safe_psql(
+		'app', q{SELECT count(*) || ' ' || count(DISTINCT id_int) || ' ' || count(DISTINCT id)
+		         FROM mcp_connectors WHERE name LIKE 'born at 2.0 %'}),
+	'19 19 19', 'connectors born at 2.0 get an integer too (kept in sync the other way)');
 uuids_right(1, 'swapped, after application writes at 2.0');
 
 $node->safe_psql('app', 'SELECT connector_uuid_finalize()');
@@ -306,7 +318,8 @@ is( $node->safe_psql('app', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'zz
 	'0', 'and the sync triggers');
 verify_ok($node, 'app', 'finalized');
 is( $node->safe_psql('app', q{SELECT string_agg(outcome, ',' ORDER BY started_at) FROM connector_uuid_history}),
-	'swapped (online),finalized (online)', 'the history: one swap (the crashed ones left nothing), one finalize');
+	'aborted (online),swapped (online),finalized (online)',
+	'the history: the abort, one swap (the crashed ones left nothing), one finalize');
 
 $node->stop;
 done_testing();

@@ -147,6 +147,7 @@ unlike($app->{err}, qr/ERROR/, 'and reported none');
 my $total = $rounds->();
 ok($total > $r3 + 20, "the application wrote all along ($total rounds)");
 $primary->wait_for_catchup($standby);
+# (not the sequence's position: WAL logs it ahead of the primary's value)
 is(fingerprint($standby, 'app'), fingerprint($primary, 'app'),
 	'the standby holds the rows and schema of the primary');
 is( $standby->safe_psql(

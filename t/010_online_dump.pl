@@ -108,10 +108,13 @@ TODO:
 		is($ret, 0, "r1: the fix verify names (UPDATE TO '1.0') records 1.0 over the prepared tables");
 	}
 	is(version_of($node, 'r1'), '1.0', 'r1: at 1.0');
-	is($node->safe_psql('r1', 'SELECT phase FROM connector_uuid_online'), 'prepared', 'r1: still prepared');
+	# (at 2.0 this is a no-op: "version 2.0 is already installed")
 	my ($ret, $out, $err) = $node->psql('r1', 'ALTER EXTENSION connector_uuid UPDATE');
-	is($ret, 0, 'r1: the swap works') or note "r1: ALTER EXTENSION connector_uuid UPDATE: $err";
-	is(version_of($node, 'r1'), '2.0', 'r1: swapped, at 2.0');
+	note "r1: ALTER EXTENSION connector_uuid UPDATE: $err" if $err;
+	is($node->safe_psql('r1', 'SELECT phase FROM connector_uuid_online'), 'swapped', 'r1: the swap works');
+	is(column_types($node, 'r1'),
+		'connector_access.connector_id uuid, mcp_connectors.id uuid, mcp_servers.connector_id uuid',
+		'r1: swapped, the uuid columns carry the names');
 	is($node->safe_psql('r1', 'SELECT count(*) FROM connector_uuid_verify() WHERE NOT passed'), '0',
 		'r1: swapped, every check passes');
 }
@@ -134,7 +137,7 @@ $node->safe_psql(
 	INSERT INTO connector_access (connector_id, user_id)
 	SELECT c.id, md5('user2')::uuid FROM mcp_connectors c WHERE c.name = 'born in r2';
 	UPDATE mcp_servers SET connector_id = (SELECT id FROM mcp_connectors WHERE name = 'born in r2')
-	WHERE id = (SELECT min(id) FROM mcp_servers WHERE connector_id IS NOT NULL);});
+	WHERE name = (SELECT min(name) FROM mcp_servers WHERE connector_id IS NOT NULL);});
 is(wrong_uuids('r2', 0), '0 0 0', 'r2: rows written after the restore have their uuids from the sync triggers');
 $node->safe_psql('r2', 'ALTER EXTENSION connector_uuid UPDATE');
 is(version_of($node, 'r2'), '2.0', 'r2: the swap works');

@@ -120,7 +120,6 @@ sub start_prepare
 
 sub prepare_pid
 {
-	my $pid;
 	$node->poll_query_until('app',
 		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'cu_prepare'})
 	  or die 'no prepare backend';

@@ -6,8 +6,10 @@
 # state is consistent; CALL connector_uuid_prepare() again continues (an
 # index left invalid is dropped and built again), the swap works, the
 # checklist passes, every connector's uuid is the one connector_uuid_lookup()
-# gives for its integer and every link follows its integer link, and after a
-# crash connector_uuid_abort() leaves the tables as the fixture made them.
+# gives for its integer and every link follows its integer link (checked
+# before finalize, after application writes at each stage), and after a
+# crash in the backfill or in the build connector_uuid_abort() leaves the
+# tables as the fixture made them (pg_dump -s, row counts, every row).
 use strict;
 use warnings;
 
@@ -186,27 +188,16 @@ is($node->safe_psql('app', 'SELECT count(*) FROM connector_uuid_online'), '0', '
 is(version_of($node, 'app'), '1.0', 'abort: at 1.0');
 verify_ok($node, 'app', 'after the abort');
 
-# --- (a) again: a crash in the backfill, then resume to the end ------------
-
-$run = start_prepare();
-$pid = prepare_pid();
-wait_for_backfill();
-crash_restart($node, $pid, 'kill');
-lost_connection($run, 'kill -9 during the backfill (second prepare)');
-app_writes();
-
-# --- (b) crashes during the concurrent build of the key's unique index -----
-
 # An open snapshot (REPEATABLE READ) in the database makes CREATE INDEX
 # CONCURRENTLY wait for it (virtualxid) after the index is in the catalog,
 # invalid; kill -9 the background worker running it then.
 sub crash_in_build
 {
-	my ($how, $what) = @_;
+	my ($how, $what, $sql) = @_;
 	my $w = start_watched(
 		$node, 'app',
 		hold => 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ',
-		sql => [ q{SET application_name = 'cu_prepare'}, $call ],
+		sql => [ q{SET application_name = 'cu_prepare'}, $sql // $call ],
 		like => 'CREATE UNIQUE INDEX CONCURRENTLY %mcp_connectors_pkey_uuid%',
 		event => 'virtualxid');
 	is( $node->safe_psql('app', "SELECT backend_type FROM pg_stat_activity WHERE pid = $w->{pid}"),
@@ -221,6 +212,29 @@ sub crash_in_build
 		'build false', "$what: phase build, the index left behind invalid");
 	return $w->{offset};
 }
+
+# --- (b) a crash during the build, then abort ---------------------------------
+
+crash_in_build('immediate', 'immediate shutdown during CREATE INDEX CONCURRENTLY (default options)',
+	'CALL connector_uuid_prepare()');
+$node->safe_psql('app', 'SELECT connector_uuid_abort()');
+is(schema_dump(), $dump0, 'abort after a crash in the build: pg_dump -s of the application as before prepare');
+is($node->safe_psql('app', $counts_sql), $counts0, 'abort after a crash in the build: the same row counts');
+is(fingerprint($node, 'app'), $fp0 =~ s/ sequence=\S+//r,
+	'abort after a crash in the build: every row, column, constraint and index (the invalid one gone) as before');
+is($node->safe_psql('app', 'SELECT count(*) FROM connector_uuid_online'), '0', 'abort: no online state left');
+verify_ok($node, 'app', 'after the abort in the build');
+
+# --- (a) again: a crash in the backfill, then resume to the end ------------
+
+$run = start_prepare();
+$pid = prepare_pid();
+wait_for_backfill();
+crash_restart($node, $pid, 'kill');
+lost_connection($run, 'kill -9 during the backfill (second prepare)');
+app_writes();
+
+# --- (b) crashes during the concurrent build of the key's unique index -----
 
 $offset = crash_in_build('kill', 'kill -9 of the worker during CREATE INDEX CONCURRENTLY');
 like(slurp_file($node->logfile, $offset), qr/backfill continues at page/, 'the CALL finished the backfill first');

@@ -331,8 +331,8 @@ is( $node->safe_psql('app', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'zz
 	'0', 'and the sync triggers');
 verify_ok($node, 'app', 'finalized');
 is( $node->safe_psql('app', q{SELECT string_agg(outcome, ',' ORDER BY started_at) FROM connector_uuid_history}),
-	'aborted (online),swapped (online),finalized (online)',
-	'the history: the abort, one swap (the crashed ones left nothing), one finalize');
+	'aborted (online),aborted (online),swapped (online),finalized (online)',
+	'the history: the two aborts, one swap (the crashed ones left nothing), one finalize');
 
 $node->stop;
 done_testing();

@@ -7,9 +7,9 @@
 # registry with the key, the online state) come back with their rows, the
 # twin columns, indexes, constraints and sync triggers with the tables.
 #  (a) restored into an empty database, the extension is installed at the
-#      default version 2.0 over prepared integer tables: the DBA must then be
-#      able to get to the swap (verify names the fix, UPDATE TO '1.0';
-#      then ALTER EXTENSION UPDATE swaps).  See the TODO below.
+#      default version 2.0 over prepared integer tables: verify names the
+#      fix, UPDATE TO '1.0', which records 1.0 and changes nothing; then
+#      ALTER EXTENSION UPDATE swaps.
 #  (b) restored into a database where CREATE EXTENSION connector_uuid
 #      VERSION '1.0' ran first: prepared at 1.0, the sync triggers work, the
 #      swap gives every connector the uuid it had in the original database.
@@ -79,47 +79,29 @@ $node->command_ok([ 'pg_dump', '-Fc', '-f', "$tmp/prepared.dump", '-d', $node->c
 $node->safe_psql('postgres', 'CREATE DATABASE r1');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('r1'), "$tmp/prepared.dump" ],
 	'r1: pg_restore --exit-on-error into an empty database succeeds');
+is(version_of($node, 'r1'), '2.0', 'r1: the extension is restored at the default version, 2.0');
 is(fingerprint($node, 'r1', sequence => 1), $fp_prepared, 'r1: the tables as they were, twins, triggers and all');
 is($node->safe_psql('r1', $ids_sql), $ids, 'r1: every connector with its integer and its uuid');
 is($node->safe_psql('r1', $state_sql), $state, 'r1: the online state came along: prepared');
-my $r1_version = version_of($node, 'r1');
-note "r1: the extension was restored at version $r1_version";
 my ($passed, $detail) = split /\|/,
   $node->safe_psql('r1', q{SELECT passed, detail FROM connector_uuid_verify() WHERE item = 'extension version matches the tables'}),
   2;
-if ($r1_version eq '2.0')
-{
-	is($passed, 'f', 'r1 (at 2.0): verify says the version disagrees with the tables');
-	like($detail, qr/ALTER EXTENSION connector_uuid UPDATE TO '1\.0'/, 'r1: and names the fix');
-}
-TODO:
-{
-	local $TODO = 'a restored prepared database lands at 2.0, where UPDATE TO \'1.0\' (the fix verify names) '
-	  . 'says "prepared, not swapped: run connector_uuid_abort()" and connector_uuid_abort() says '
-	  . '"the connector tables are swapped: swap back first": no way to the swap';
-	is($r1_version, '1.0', 'r1: a prepared database is restored at 1.0') if $r1_version ne '2.0';
-	if ($r1_version eq '2.0')
-	{
-		# what abort says there (rolled back, should it work)
-		my ($ret, $out, $err) = $node->psql('r1', 'BEGIN; SELECT connector_uuid_abort(); ROLLBACK',
-			extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-		note "r1: SELECT connector_uuid_abort(): $err" if $err;
-		($ret, $out, $err) = $node->psql('r1', q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'},
-			extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-		note "r1: ALTER EXTENSION connector_uuid UPDATE TO '1.0': $err" if $err;
-		is($ret, 0, "r1: the fix verify names (UPDATE TO '1.0') records 1.0 over the prepared tables");
-	}
-	is(version_of($node, 'r1'), '1.0', 'r1: at 1.0');
-	# (at 2.0 this is a no-op: "version 2.0 is already installed")
-	my ($ret, $out, $err) = $node->psql('r1', 'ALTER EXTENSION connector_uuid UPDATE');
-	note "r1: ALTER EXTENSION connector_uuid UPDATE: $err" if $err;
-	is($node->safe_psql('r1', 'SELECT phase FROM connector_uuid_online'), 'swapped', 'r1: the swap works');
-	is(column_types($node, 'r1'),
-		'connector_access.connector_id uuid, mcp_connectors.id uuid, mcp_servers.connector_id uuid',
-		'r1: swapped, the uuid columns carry the names');
-	is($node->safe_psql('r1', 'SELECT count(*) FROM connector_uuid_verify() WHERE NOT passed'), '0',
-		'r1: swapped, every check passes');
-}
+is($passed, 'f', 'r1: verify says the version disagrees with the tables');
+like($detail, qr/ALTER EXTENSION connector_uuid UPDATE TO '1\.0'/, 'r1: and names the fix');
+# the fix the README gives: UPDATE TO '1.0' records the integer state
+$node->safe_psql('r1', q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'});
+is(version_of($node, 'r1'), '1.0', "r1: UPDATE TO '1.0' records 1.0");
+is($node->safe_psql('r1', $state_sql), $state, 'r1: still prepared');
+is(fingerprint($node, 'r1', sequence => 1), $fp_prepared, 'r1: the fix changes no row, column, index or constraint');
+verify_ok($node, 'r1', 'r1, after the fix');
+$node->safe_psql('r1', 'ALTER EXTENSION connector_uuid UPDATE');
+is(version_of($node, 'r1'), '2.0', 'r1: then the swap works');
+is($node->safe_psql('r1', 'SELECT phase FROM connector_uuid_online'), 'swapped', 'r1: phase swapped');
+is(column_types($node, 'r1'),
+	'connector_access.connector_id uuid, mcp_connectors.id uuid, mcp_servers.connector_id uuid',
+	'r1: the uuid columns carry the names');
+verify_ok($node, 'r1', 'r1, swapped');
+is(wrong_uuids('r1', 1), '0 0 0', 'r1: swapped, every uuid and link right');
 
 # --- (b) restored where connector_uuid 1.0 was created first --------------------
 
@@ -170,6 +152,8 @@ verify_ok($node, 'app', 'app, swapped');
 is(wrong_uuids('app', 1), '0 0 0', 'app: swapped, every uuid and link right');
 is($node->safe_psql('r2', $ids_swapped_sql), $node->safe_psql('app', $ids_swapped_sql),
 	'the restored database (r2) swapped to the same uuids as the original');
+is($node->safe_psql('r1', $ids_swapped_sql), $node->safe_psql('app', $ids_swapped_sql),
+	'and so did r1');
 
 # --- (d) a connector born at 2.0, the swap back, then abort ---------------------
 

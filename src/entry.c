@@ -655,7 +655,7 @@ static void
 run_online_action(FunctionCallInfo fcinfo, char action)
 {
 	bool		connector;
-	bool		at_1_0;
+	bool		at_1_0;			/* (the plans check the tables' phase) */
 	Oid			relid = online_table(fcinfo, &connector, &at_1_0);
 	CuOptions  *opt = connector ? connector_options() : palloc0(sizeof(CuOptions));
 	CuContext	cx;
@@ -663,19 +663,6 @@ run_online_action(FunctionCallInfo fcinfo, char action)
 
 	if (!connector)
 		set_strategy(opt, NULL, NULL, NULL);
-	/* the extension's version says where the connector tables are */
-	if (connector && action == CU_ONLINE_FINALIZE && at_1_0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the connector tables are not swapped"),
-				 errdetail("connector_uuid is at version 1.0."),
-				 errhint("Swap with ALTER EXTENSION connector_uuid UPDATE first.")));
-	if (connector && action == CU_ONLINE_ABORT && !at_1_0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the connector tables are swapped"),
-				 errdetail("connector_uuid is at version 2.0."),
-				 errhint("Swap back first with ALTER EXTENSION connector_uuid UPDATE TO '1.0', or keep them with connector_uuid_finalize().")));
 	opt->online_action = action;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

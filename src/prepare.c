@@ -721,14 +721,6 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 		write_progress(run, relid, pages_total, end, rows, end >= pages_total);
 		cu_idmap_deactivate();
 		cu_leave(&cx);
-
-		/*
-		 * The batch's commit need not wait for its WAL to reach disk: a
-		 * crash loses the batch and its progress row together, and the next
-		 * CALL does it again.  (For this transaction only.)
-		 */
-		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
 		commit_unit();
 		since_vacuum += end - next_page;
 		next_page = end;

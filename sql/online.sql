@@ -80,6 +80,17 @@ UPDATE mcp_servers SET connector_id = (SELECT id FROM mcp_connectors WHERE name 
 WHERE connector_id = (SELECT id FROM mcp_connectors WHERE name = 'connector 3');
 SELECT count(*) FILTER (WHERE s.connector_id_uuid IS DISTINCT FROM c.id_uuid) AS wrong_links
 FROM mcp_servers s JOIN mcp_connectors c ON c.id = s.connector_id;
+-- verify(thorough) checks that both links name the same connector
+SELECT count(*) AS failed FROM connector_uuid_verify(thorough => true) WHERE NOT passed;
+ALTER TABLE connector_access DISABLE TRIGGER zz_connector_uuid_sync;
+CREATE TABLE drifted AS SELECT a.id, a.connector_id_uuid FROM connector_access a
+  JOIN mcp_connectors c ON c.id = a.connector_id WHERE c.name = 'connector 1' ORDER BY a.id LIMIT 1;
+UPDATE connector_access SET connector_id_uuid = (SELECT id_uuid FROM mcp_connectors WHERE name = 'connector 2')
+WHERE id = (SELECT id FROM drifted);
+SELECT item, passed, detail FROM connector_uuid_verify(thorough => true) WHERE NOT passed;
+UPDATE connector_access a SET connector_id_uuid = d.connector_id_uuid FROM drifted d WHERE a.id = d.id;
+ALTER TABLE connector_access ENABLE ALWAYS TRIGGER zz_connector_uuid_sync;
+SELECT count(*) AS failed FROM connector_uuid_verify(thorough => true) WHERE NOT passed;
 -- the extension cannot be dropped from under the triggers
 DROP EXTENSION connector_uuid;
 -- the plan of the swap: catalog changes only

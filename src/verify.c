@@ -198,8 +198,10 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 	Oid			relid = cu_lookup_plain_table(nsp, child);
 	bool		isnull;
 	int64		orphans;
+	int64		drift;
 	CuContext	cx;
 	char	   *why;
+	const char *twin = NULL;
 
 	if (!OidIsValid(parent) || !OidIsValid(relid))
 		return add_check(checks, item, false, "table missing");
@@ -215,15 +217,33 @@ check_links(List *checks, const char *nsp, const char *child, const char *item,
 							 psprintf("mcp_connectors.id is %s but %s.connector_id is %s",
 									  format_type_be(pt), child, format_type_be(ct)));
 	}
+	/* in the online mode, the twin link must name the same connector */
+	if (get_attnum(relid, "connector_id_uuid") != InvalidAttrNumber &&
+		get_attnum(parent, "id_uuid") != InvalidAttrNumber)
+		twin = "uuid";
+	else if (get_attnum(relid, "connector_id_int") != InvalidAttrNumber &&
+			 get_attnum(parent, "id_int") != InvalidAttrNumber)
+		twin = "int";
 	if (!verify_enter(&cx, relid, parent, &why))
 		return add_check(checks, item, false, why);
 	cu_spi_exec(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL), "
 						 "       pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL AND NOT EXISTS "
-						 "         (SELECT 1 FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id)) "
-						 "FROM %s c", cu_qualify(nsp, "mcp_connectors"), cu_qualify(nsp, child)),
+						 "         (SELECT 1 FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id)), "
+						 "       %s "
+						 "FROM %s c", cu_qualify(nsp, "mcp_connectors"),
+						 twin ? psprintf("pg_catalog.count(*) FILTER (WHERE c.connector_id IS NOT NULL AND c.connector_id_%s IS DISTINCT FROM "
+										 "(SELECT p.id_%s FROM %s p WHERE p.id OPERATOR(pg_catalog.=) c.connector_id))",
+										 twin, twin, cu_qualify(nsp, "mcp_connectors")) : "0::pg_catalog.int8",
+						 cu_qualify(nsp, child)),
 				SPI_OK_SELECT);
 	cu_leave(&cx);
 	orphans = cu_spi_getint64(0, 2, &isnull);
+	drift = cu_spi_getint64(0, 3, &isnull);
+	if (twin)
+		return add_check(checks, item, orphans == 0 && drift == 0,
+						 psprintf("%lld linked rows, %lld pointing at no connector, %lld whose connector_id_%s names another connector than connector_id (the online mode's twin)",
+								  (long long) cu_spi_getint64(0, 1, &isnull), (long long) orphans,
+								  (long long) drift, twin));
 	return add_check(checks, item, orphans == 0,
 					 psprintf("%lld linked rows, %lld pointing at no connector",
 							  (long long) cu_spi_getint64(0, 1, &isnull), (long long) orphans));

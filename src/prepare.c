@@ -20,7 +20,8 @@
  *      between batches, and waiting while a standby's replay lag exceeds
  *      max_lag bytes; every twentieth of the table a VACUUM, so the next
  *      batches reuse the space the last ones freed;
- *   4. phase build: the twins of the indexes and of the key's unique
+ *   4. phase build: the indexes the backfill bloated rebuilt with REINDEX
+ *      CONCURRENTLY; the twins of the indexes and of the key's unique
  *      index with CREATE INDEX CONCURRENTLY, the key twin NOT NULL (by a
  *      validated CHECK, so SET NOT NULL does not scan), the unique
  *      constraint on its index, each referencing table's CHECK that its
@@ -33,8 +34,8 @@
  * last one stopped (an index left invalid by an interrupted build is
  * dropped and built again).  time_budget stops it cleanly between units.
  *
- * CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY and VACUUM refuse to
- * run inside a procedure: they run in a background worker (worker.c), at
+ * CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY, DROP INDEX CONCURRENTLY
+ * and VACUUM refuse to run inside a procedure: they run in a background worker (worker.c), at
  * top level, while this backend waits holding no snapshot and no lock.
  * Two prepares of one table never run at once: a session advisory lock.
  *
@@ -853,6 +854,68 @@ make_not_null(PrepareRun *run, CuTarget *t, CuTwin *tw)
 								 tw->twin, tw->attname));
 }
 
+/*
+ * The backfill gave every row a new version on another page (its own page
+ * is full), so every index of the table got a second entry per row, which
+ * VACUUM frees but does not give back: rebuild, with REINDEX CONCURRENTLY,
+ * every index of o's tables that stays after finalize (not on a converted
+ * column: those go with their columns).  An index left invalid by an
+ * interrupted REINDEX CONCURRENTLY (its "_ccnew" copy) is dropped first.
+ */
+static void
+reindex_bloated(CuOnline *o)
+{
+	ListCell   *lc;
+
+	foreach(lc, o->twins)
+	{
+		CuTwin	   *tw = lfirst(lc);
+		CuContext	cx;
+		List	   *drop = NIL;
+		List	   *rebuild = NIL;
+		ListCell   *lc2;
+		Oid			argtypes[3] = {OIDOID, INT2OID, INT2OID};
+		Datum		values[3];
+		uint64		i;
+
+		if (tw->kind != CU_TWIN_COLUMN)
+			continue;
+		cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
+		values[0] = ObjectIdGetDatum(tw->relid);
+		values[1] = Int16GetDatum(get_attnum(tw->relid, tw->attname));
+		values[2] = Int16GetDatum(get_attnum(tw->relid, tw->twin));
+		cu_spi_exec_args("SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) "
+						 "       pg_catalog.quote_ident(c.relname), i.indisvalid, "
+						 "       c.relname OPERATOR(pg_catalog.~) '_ccnew[0-9]*$' "
+						 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+						 "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 "
+						 "  AND NOT ($2 OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])) "
+						 "  AND NOT ($3 OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])) "
+						 "ORDER BY c.relname",
+						 SPI_OK_SELECT, 3, argtypes, values, NULL);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			bool		valid = cu_spi_getbool(i, 2, &isnull);
+			bool		leftover = cu_spi_getbool(i, 3, &isnull);
+
+			if (leftover && !valid)
+				drop = lappend(drop, cu_spi_getstring(i, 1));
+			else if (valid && !leftover)
+				rebuild = lappend(rebuild, cu_spi_getstring(i, 1));
+		}
+		cu_leave(&cx);
+		foreach(lc2, drop)
+			run_in_worker(psprintf("DROP INDEX CONCURRENTLY %s", (char *) lfirst(lc2)),
+						  "dropping index %s, left invalid by an interrupted REINDEX CONCURRENTLY", lfirst(lc2));
+		foreach(lc2, rebuild)
+			run_in_worker(psprintf("REINDEX INDEX CONCURRENTLY %s", (char *) lfirst(lc2)),
+						  "rebuilding index %s, which the backfill left twice its size (REINDEX CONCURRENTLY: writes go on)",
+						  lfirst(lc2));
+	}
+}
+
 /* Unit 4: indexes, constraints, foreign keys; then phase prepared */
 static void
 build(PrepareRun *run)
@@ -879,6 +942,8 @@ build(PrepareRun *run)
 		if (tw->kind == CU_TWIN_COLUMN)
 			make_not_null(run, t, tw);
 	}
+
+	reindex_bloated(o);
 
 	/* indexes: the key's unique twin, then the twins of the others */
 	foreach(lc, o->twins)

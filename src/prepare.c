@@ -20,13 +20,13 @@
  *      between batches, and waiting while a standby's replay lag exceeds
  *      max_lag bytes; every twentieth of the table a VACUUM, so the next
  *      batches reuse the space the last ones freed;
- *   4. phase build: the indexes the backfill bloated rebuilt with REINDEX
- *      CONCURRENTLY; the twins of the indexes and of the key's unique
+ *   4. phase build: the twins of the indexes and of the key's unique
  *      index with CREATE INDEX CONCURRENTLY, the key twin NOT NULL (by a
  *      validated CHECK, so SET NOT NULL does not scan), the unique
  *      constraint on its index, each referencing table's CHECK that its
  *      twin is NULL exactly when its integer is, the twin foreign keys NOT
- *      VALID and then VALIDATE CONSTRAINT, which lets writes go on;
+ *      VALID and then VALIDATE CONSTRAINT, which lets writes go on; last,
+ *      the indexes the backfill bloated rebuilt with REINDEX CONCURRENTLY;
  *   5. phase prepared.
  *
  * Every unit looks at the catalogs first and skips what is there, so
@@ -943,8 +943,6 @@ build(PrepareRun *run)
 			make_not_null(run, t, tw);
 	}
 
-	reindex_bloated(o);
-
 	/* indexes: the key's unique twin, then the twins of the others */
 	foreach(lc, o->twins)
 	{
@@ -1037,6 +1035,8 @@ build(PrepareRun *run)
 							 quote_identifier(tw->twin)),
 					cu_rel_owner(tw->relid), psprintf("validate foreign key %s (a scan; writes go on)", tw->twin));
 	}
+
+	reindex_bloated(o);
 
 	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
 	set_phase(run, "prepared");

@@ -18,7 +18,7 @@
  *      own triggers do not fire (as they do not for the offline rewrite)
  *      but the sync trigger, ENABLE ALWAYS, does.  Throttled: a pause
  *      between batches, and waiting while a standby's replay lag exceeds
- *      max_lag bytes; every twentieth of the table a VACUUM, so the next
+ *      max_lag bytes; every tenth of the table a VACUUM, so the next
  *      batches reuse the space the last ones freed;
  *   4. phase build: the twins of the indexes and of the key's unique
  *      index with CREATE INDEX CONCURRENTLY, the key twin NOT NULL (by a
@@ -66,10 +66,10 @@
 
 /*
  * VACUUM a table after each such fraction of its pages is backfilled, and
- * not more often than every CU_VACUUM_MIN_PAGES pages (512 kB)
+ * not more often than every CU_VACUUM_MIN_PAGES pages (10 MB)
  */
-#define CU_VACUUM_EVERY		0.05
-#define CU_VACUUM_MIN_PAGES	64
+#define CU_VACUUM_EVERY		0.1
+#define CU_VACUUM_MIN_PAGES	1280
 
 /*
  * A unit's locks: each attempt waits at most this long (or less, as

@@ -187,6 +187,14 @@ SELECT connector_uuid_convert('orders');
 SELECT o.id = s.id AS same_uuid_offline FROM orders o JOIN snap_new s ON o.note = 'order at 2.0';
 SELECT connector_uuid_revert('orders');
 
+-- a name the twin or the swap would take is refused up front
+CREATE TABLE clash (id serial PRIMARY KEY, id_int integer);
+CREATE TABLE clash_ref (id serial PRIMARY KEY, clash_id integer REFERENCES clash);
+CALL connector_uuid_prepare('clash');
+ALTER TABLE clash RENAME COLUMN id_int TO id_uuid;
+CALL connector_uuid_prepare('clash');
+SELECT count(*) AS state_rows FROM connector_uuid_online;
+
 -- names that need quoting, and a NOT NULL referencing column
 CREATE TABLE "Odd ""T""" ("Key" serial PRIMARY KEY, v text);
 CREATE TABLE "Odd; Ref" (id serial PRIMARY KEY, "The Key" integer NOT NULL REFERENCES "Odd ""T""" ON DELETE CASCADE);

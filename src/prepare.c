@@ -279,21 +279,29 @@ refuse_taken_names(CuOnline *o)
 	foreach(lc, o->twins)
 	{
 		CuTwin	   *tw = lfirst(lc);
-		bool		taken = false;
+		int			i;
 
-		if (tw->kind == CU_TWIN_COLUMN)
-			taken = has_column(tw->relid, tw->twin);
-		else if (tw->kind == CU_TWIN_INDEX || tw->kind == CU_TWIN_KEY)
-			taken = OidIsValid(get_relname_relid(tw->twin, get_rel_namespace(tw->relid)));
-		if (tw->kind == CU_TWIN_KEY || tw->kind == CU_TWIN_FKEY)
-			taken = taken || OidIsValid(cu_lookup_constraint(tw->relid, tw->twin));
-		if (taken)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("table \"%s\" already has an object named \"%s\"",
-							cu_qualify(tw->nspname, tw->relname), tw->twin),
-					 errdetail("The online mode names the uuid twin of \"%s\" so.", tw->base),
-					 errhint("Rename that object, or use the offline mode.")));
+		/* the uuid twin's name now, the integer side's after the swap */
+		for (i = 0; i < 2; i++)
+		{
+			char	   *name = i == 0 ? tw->twin : cu_twin_name(tw->base, "_int");
+			bool		taken = false;
+
+			if (tw->kind == CU_TWIN_COLUMN)
+				taken = has_column(tw->relid, name);
+			else if (tw->kind == CU_TWIN_INDEX || tw->kind == CU_TWIN_KEY)
+				taken = OidIsValid(get_relname_relid(name, get_rel_namespace(tw->relid)));
+			if (tw->kind == CU_TWIN_KEY || tw->kind == CU_TWIN_FKEY)
+				taken = taken || OidIsValid(cu_lookup_constraint(tw->relid, name));
+			if (taken)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("table \"%s\" already has an object named \"%s\"",
+								cu_qualify(tw->nspname, tw->relname), name),
+						 errdetail(i == 0 ? "The online mode names the uuid twin of \"%s\" so." :
+								   "The online swap renames \"%s\" so, for the integer side.", tw->base),
+						 errhint("Rename that object, or use the offline mode.")));
+		}
 	}
 }
 

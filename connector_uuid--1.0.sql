@@ -285,11 +285,15 @@ AS 'MODULE_PATHNAME', 'connector_uuid_abort'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
 -- The trigger that keeps each uuid twin column in step with its integer
--- column (and, after the swap, the other way round).
+-- column (and, after the swap, the other way round).  Only prepare creates
+-- triggers with it (PostgreSQL checks EXECUTE when a trigger is created,
+-- not when it fires): its arguments name the key it uses and the table it
+-- reads, so no other role may attach it to a table of its own.
 CREATE FUNCTION @extschema@.connector_uuid_sync()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'connector_uuid_sync'
 LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION @extschema@.connector_uuid_sync() FROM PUBLIC;
 
 -- Where the online mode stands, from any session: phase, table, rows done.
 CREATE VIEW @extschema@.connector_uuid_progress AS

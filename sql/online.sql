@@ -91,6 +91,21 @@ SELECT item, passed, detail FROM connector_uuid_verify(thorough => true) WHERE N
 UPDATE connector_access a SET connector_id_uuid = d.connector_id_uuid FROM drifted d WHERE a.id = d.id;
 ALTER TABLE connector_access ENABLE ALWAYS TRIGGER zz_connector_uuid_sync;
 SELECT count(*) AS failed FROM connector_uuid_verify(thorough => true) WHERE NOT passed;
+-- the sync trigger is prepare's alone: no other role may attach it (its
+-- arguments name a key and a table to read), and one attached by hand fails
+CREATE ROLE regress_cu_online_app;
+GRANT CREATE, USAGE ON SCHEMA onl TO regress_cu_online_app;
+SET ROLE regress_cu_online_app;
+CREATE TABLE mine (id integer, u uuid);
+CREATE TRIGGER steal BEFORE INSERT ON mine FOR EACH ROW
+  EXECUTE FUNCTION connector_uuid_sync('1', 'ref', 'int', 'id', 'u', 'lookup', 'onl', 'mcp_connectors', 'id', 'id_uuid', '0');
+RESET ROLE;
+CREATE TRIGGER steal BEFORE INSERT ON mine FOR EACH ROW
+  EXECUTE FUNCTION connector_uuid_sync('1', 'key', 'int', 'id', 'u', 'derive', '0');
+INSERT INTO mine (id) VALUES (1);
+DROP TABLE mine;
+REVOKE ALL ON SCHEMA onl FROM regress_cu_online_app;
+DROP ROLE regress_cu_online_app;
 -- the extension cannot be dropped from under the triggers
 DROP EXTENSION connector_uuid;
 -- the plan of the swap: catalog changes only

@@ -88,6 +88,7 @@ typedef struct SyncPlan
 
 static HTAB *sync_keys = NULL;
 static HTAB *sync_plans = NULL;
+static HTAB *sync_checked = NULL;	/* trigger OIDs found to be prepare's */
 
 /*
  * The key of table_id, from the registry of the extension in nspid, whose
@@ -212,6 +213,69 @@ sync_map_lookup(int32 table_id, Oid nspid, int64 id, pg_uuid_t *out)
 		elog(ERROR, "SPI_finish failed");
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return found;
+}
+
+/*
+ * Check, once per backend and trigger, that trigger tg on rel is one that
+ * prepare made: its table is one of table_id's in connector_uuid_online_tables
+ * and, for a referencing table, the key table it names is table_id's.  (Only
+ * roles with EXECUTE on connector_uuid_sync(), not granted to PUBLIC, can
+ * create such a trigger; this is the second line.)
+ */
+static void
+sync_check_trigger(Trigger *tg, Relation rel, int32 table_id, Oid nspid, bool is_ref)
+{
+	bool		found;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[5] = {INT4OID, NAMEOID, NAMEOID, NAMEOID, NAMEOID};
+	Datum		values[5];
+	int			rc;
+
+	if (sync_checked == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(Oid);
+		sync_checked = hash_create("connector_uuid sync triggers", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	(void) hash_search(sync_checked, &tg->tgoid, HASH_FIND, &found);
+	if (found)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int32GetDatum(table_id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(RelationGetNamespace(rel))));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(RelationGetRelationName(rel)));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(is_ref ? tg->tgargs[6] : ""));
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(is_ref ? tg->tgargs[7] : ""));
+	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.connector_uuid_online_tables t "
+										"JOIN %s.connector_uuid_online o ON o.table_id OPERATOR(pg_catalog.=) t.table_id "
+										"WHERE t.table_id OPERATOR(pg_catalog.=) $1 "
+										"AND t.schema_name OPERATOR(pg_catalog.=) $2 AND t.table_name OPERATOR(pg_catalog.=) $3 "
+										"AND (%s OR (o.schema_name OPERATOR(pg_catalog.=) $4 AND o.table_name OPERATOR(pg_catalog.=) $5))",
+										quote_identifier(get_namespace_name(nspid)),
+										quote_identifier(get_namespace_name(nspid)),
+										is_ref ? "false" : "true"),
+							   5, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" of table \"%s\" was not made by connector_uuid_prepare()",
+						tg->tgname, RelationGetRelationName(rel)),
+				 errdetail("connector_uuid_online_tables has no table id %d for this table%s.", table_id,
+						   is_ref ? " with that key table" : ""),
+				 errhint("Drop the trigger; CALL connector_uuid_prepare() makes the triggers it needs.")));
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	SetUserIdAndSecContext(save_userid, save_sec);
+	(void) hash_search(sync_checked, &tg->tgoid, HASH_ENTER, &found);
 }
 
 /* The attribute number of column name of rel, or an error */
@@ -426,6 +490,7 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 				 errmsg("trigger \"%s\" of table \"%s\" has the wrong arguments for connector_uuid_sync()",
 						tg->tgname, RelationGetRelationName(rel))));
 	check = strtou64(tg->tgargs[is_ref ? 10 : 6], NULL, 16);
+	sync_check_trigger(tg, rel, pg_strtoint32(tg->tgargs[0]), get_func_namespace(fcinfo->flinfo->fn_oid), is_ref);
 	mastercol = master_int ? intcol : uuidcol;
 	slavecol = master_int ? uuidcol : intcol;
 

@@ -22,6 +22,7 @@ extern CuPlan *cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *o
 extern void cu_lock_steps(List *steps);
 extern bool cu_lock_held(Oid relid, LOCKMODE mode);
 extern int	cu_lock_budget_ms(void);
+extern void cu_lock_short_attempts(void);
 
 /* keyswap.c */
 extern void cu_swap_primary_key(Oid relid, Oid old_pk, Oid new_pk);

@@ -59,6 +59,7 @@
 #include "utils/backend_status.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -535,6 +536,9 @@ cu_lock_and_replan(Oid relid, CuDirection direction, CuOptions *opt)
 	CuPlan	   *plan = cu_build_plan(relid, direction, opt);
 	int			rounds = 0;
 	List	   *rowlocked = NIL;
+
+	if (plan->online)
+		cu_lock_short_attempts();
 
 	while (!plan->adopt && plan->state != CU_STATE_MISSING && !locks_held(plan, rowlocked))
 	{

@@ -75,6 +75,27 @@ cu_lock_budget_ms(void)
 }
 
 /*
+ * For the online mode's transactions, which promise milliseconds: while
+ * one waits for its locks the application queues behind it, so unless the
+ * DBA has set connector_uuid.lock_timeout, each attempt waits at most
+ * CU_ONLINE_LOCK_MS (less than deadlock_timeout: it gives up before the
+ * deadlock detector would pick a victim among the application's
+ * transactions).  For the rest of the caller's GUC nest level.
+ */
+void
+cu_lock_short_attempts(void)
+{
+	const char *name = "connector_uuid.lock_timeout";
+	const char *reset = GetConfigOptionResetString(name);
+	const char *now = GetConfigOption(name, false, false);
+
+	if (reset && now && strcmp(reset, now) == 0 &&
+		(cu_lock_timeout_ms == 0 || cu_lock_timeout_ms > CU_ONLINE_LOCK_MS))
+		(void) set_config_option(name, CppAsString2(CU_ONLINE_LOCK_MS), PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * Whether this backend already holds mode, or a mode that covers it, on
  * relid.
  */

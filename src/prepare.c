@@ -71,12 +71,8 @@
 #define CU_VACUUM_EVERY		0.1
 #define CU_VACUUM_MIN_PAGES	1280
 
-/*
- * A unit's locks: each attempt waits at most this long (or less, as
- * connector_uuid.lock_timeout says), and is retried at least this often
- */
-#define CU_UNIT_LOCK_MS			200
-#define CU_UNIT_LOCK_RETRIES	30
+/* A batch that waits for a row lock is tried this often before prepare stops */
+#define CU_BATCH_RETRIES	30
 
 /* The procedure's run: what it prepares and how */
 typedef struct PrepareRun
@@ -141,13 +137,7 @@ run_unit(CuPlan *plan)
 		return;
 	plan->steps = list_concat(cu_lock_phase(plan, InvalidOid), plan->steps);
 	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
-	/* short attempts, many of them: the application queues behind a waiting lock */
-	if (cu_lock_timeout_ms == 0 || cu_lock_timeout_ms > CU_UNIT_LOCK_MS)
-		(void) set_config_option("connector_uuid.lock_timeout", CppAsString2(CU_UNIT_LOCK_MS), PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-	if (cu_lock_retries < CU_UNIT_LOCK_RETRIES)
-		(void) set_config_option("connector_uuid.lock_retries", CppAsString2(CU_UNIT_LOCK_RETRIES), PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	cu_lock_short_attempts();
 	cu_lock_steps(plan->steps);
 	cu_execute_plan(plan);
 	cu_leave(&cx);
@@ -589,7 +579,7 @@ write_progress(PrepareRun *run, Oid relid, int64 pages_total, int64 next_page, i
 
 /*
  * Run one batch's UPDATE (sql) as the table's owner (its CHECK constraints
- * run), waiting at most CU_UNIT_LOCK_MS for each row lock: the rows it has
+ * run), waiting at most CU_ONLINE_LOCK_MS for each row lock: the rows it has
  * updated stay locked while it waits, and the application's requests for
  * them with it.  Returns the rows updated, or -1 if it gave up on a lock or
  * was chosen as a deadlock's victim (nothing of the batch is kept).
@@ -607,7 +597,7 @@ run_batch(const char *sql, Oid owner)
 	{
 		CuContext	ocx;
 
-		(void) set_config_option("lock_timeout", CppAsString2(CU_UNIT_LOCK_MS), PGC_USERSET, PGC_S_SESSION,
+		(void) set_config_option("lock_timeout", CppAsString2(CU_ONLINE_LOCK_MS), PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 		cu_enter(&ocx, owner, SECURITY_RESTRICTED_OPERATION);
 		pgstat_report_activity(STATE_RUNNING, sql);
@@ -708,13 +698,13 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 			cu_idmap_deactivate();
 			cu_leave(&cx);
 			commit_unit();
-			if (++attempts > Max(cu_lock_retries, CU_UNIT_LOCK_RETRIES))
+			if (++attempts > CU_BATCH_RETRIES)
 				ereport(ERROR,
 						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 						 errmsg("could not lock the rows of pages %lld to %lld of table \"%s\"",
 								(long long) next_page, (long long) end - 1, qual),
 						 errdetail("Gave up after %d attempts of %d ms each: the application holds locks on those rows.",
-								   attempts, CU_UNIT_LOCK_MS),
+								   attempts, CU_ONLINE_LOCK_MS),
 						 errhint("CALL connector_uuid_prepare() again later: it continues with this batch.")));
 			cu_report_progress("%s: pages %lld to %lld wait for a row lock (attempt %d), retrying in %ld ms",
 							   get_rel_name(relid), (long long) next_page, (long long) end - 1, attempts,

@@ -826,30 +826,40 @@ make_not_null(PrepareRun *run, CuTarget *t, CuTwin *tw)
 	CuContext	cx;
 	char	   *qual = cu_qualify(tw->nspname, tw->relname);
 	char	   *chk = cu_twin_name(psprintf("%s_%s", tw->relname, tw->twin), "_not_null");
-	bool		needed;
+	bool		base_not_null;
+	bool		twin_not_null;
 	bool		exists;
 	bool		validated;
 
 	cu_enter(&cx, InvalidOid, SECURITY_NOFORCE_RLS);
-	needed = cu_column_not_null(tw->relid, tw->attname) && !cu_column_not_null(tw->relid, tw->twin);
-	exists = needed && constraint_state(tw->relid, chk, &validated);
+	base_not_null = cu_column_not_null(tw->relid, tw->attname);
+	twin_not_null = cu_column_not_null(tw->relid, tw->twin);
+	exists = constraint_state(tw->relid, chk, &validated);
 	cu_leave(&cx);
-	if (!needed)
+	if (!base_not_null)
 		return;
-	if (!exists)
+	if (!twin_not_null)
+	{
+		if (!exists)
+			run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
+					psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+							 qual, quote_identifier(chk), quote_identifier(tw->twin)),
+					InvalidOid, psprintf("add CHECK (%s IS NOT NULL), NOT VALID (catalog only)", tw->twin));
+		if (!exists || !validated)
+			run_one(run, t, tw->relid, ShareUpdateExclusiveLock, InvalidOid,
+					psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qual, quote_identifier(chk)),
+					cu_rel_owner(tw->relid), "validate it (a scan; writes go on)");
+		/* (on its own: dropped in the same statement, the check would not spare the scan) */
 		run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
-				psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-						 qual, quote_identifier(chk), quote_identifier(tw->twin)),
-				InvalidOid, psprintf("add CHECK (%s IS NOT NULL), NOT VALID (catalog only)", tw->twin));
-	if (!exists || !validated)
-		run_one(run, t, tw->relid, ShareUpdateExclusiveLock, InvalidOid,
-				psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qual, quote_identifier(chk)),
-				cu_rel_owner(tw->relid), "validate it (a scan; writes go on)");
-	run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
-			psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL, DROP CONSTRAINT %s",
-					 qual, quote_identifier(tw->twin), quote_identifier(chk)),
-			InvalidOid, psprintf("make %s NOT NULL, as %s is (the validated CHECK spares the scan), and drop the CHECK",
-								 tw->twin, tw->attname));
+				psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", qual, quote_identifier(tw->twin)),
+				InvalidOid, psprintf("make %s NOT NULL, as %s is (the validated CHECK spares the scan)",
+									 tw->twin, tw->attname));
+		exists = true;
+	}
+	if (exists)
+		run_one(run, t, tw->relid, AccessExclusiveLock, InvalidOid,
+				psprintf("ALTER TABLE %s DROP CONSTRAINT %s", qual, quote_identifier(chk)),
+				InvalidOid, psprintf("drop the CHECK, which NOT NULL replaces"));
 }
 
 /*

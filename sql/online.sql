@@ -202,6 +202,13 @@ SELECT connector_uuid_convert('orders');
 SELECT o.id = s.id AS same_uuid_offline FROM orders o JOIN snap_new s ON o.note = 'order at 2.0';
 SELECT connector_uuid_revert('orders');
 
+-- a constraint on a converted column that would have no twin is refused
+CREATE TABLE uniq (id serial PRIMARY KEY);
+CREATE TABLE uniq_ref (id serial PRIMARY KEY, uniq_id integer UNIQUE REFERENCES uniq);
+CALL connector_uuid_prepare('uniq');
+ALTER TABLE uniq_ref DROP CONSTRAINT uniq_ref_uniq_id_key, ADD CHECK (uniq_id IS NOT NULL OR id > 0);
+CALL connector_uuid_prepare('uniq');
+
 -- a name the twin or the swap would take is refused up front
 CREATE TABLE clash (id serial PRIMARY KEY, id_int integer);
 CREATE TABLE clash_ref (id serial PRIMARY KEY, clash_id integer REFERENCES clash);

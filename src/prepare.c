@@ -260,6 +260,50 @@ refuse(PrepareRun *run, CuTarget *t)
 	}
 }
 
+/*
+ * Refuse a constraint on a converted column other than the key and the
+ * foreign keys: a unique, exclusion or check constraint (or a referencing
+ * table's primary key) would have no twin, and finalize's DROP COLUMN
+ * would take it away with the integer column
+ */
+static void
+refuse_constraints(CuOnline *o)
+{
+	ListCell   *lc;
+
+	foreach(lc, o->twins)
+	{
+		CuTwin	   *tw = lfirst(lc);
+		Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
+		Datum		values[3];
+
+		if (tw->kind != CU_TWIN_COLUMN)
+			continue;
+		values[0] = ObjectIdGetDatum(tw->relid);
+		values[1] = Int16GetDatum(get_attnum(tw->relid, tw->attname));
+		values[2] = ObjectIdGetDatum(o->target->pkconoid);
+		cu_spi_exec_args("SELECT c.conname, c.contype FROM pg_catalog.pg_constraint c "
+						 "WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.oid OPERATOR(pg_catalog.<>) $3 "
+						 "  AND c.contype OPERATOR(pg_catalog.=) ANY ('{p,u,x,c}'::pg_catalog.\"char\"[]) "
+						 "  AND $2 OPERATOR(pg_catalog.=) ANY (c.conkey) "
+						 "ORDER BY c.conname LIMIT 1",
+						 SPI_OK_SELECT, 3, argtypes, values, NULL);
+		if (SPI_processed > 0)
+		{
+			char	   *kind = cu_spi_getstring(0, 2);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the online mode cannot carry %s constraint \"%s\" of table \"%s\" over to column %s's twin",
+							kind[0] == 'p' ? "primary key" : kind[0] == 'u' ? "unique" :
+							kind[0] == 'x' ? "exclusion" : "check",
+							cu_spi_getstring(0, 1), cu_qualify(tw->nspname, tw->relname), tw->attname),
+					 errdetail("It uses the converted column; the online mode twins the key, the foreign keys and the indexes only, and finalize drops the integer column with what uses it."),
+					 errhint("Use the offline mode (ALTER EXTENSION connector_uuid UPDATE without prepare, or connector_uuid_convert), which converts it in place.")));
+		}
+	}
+}
+
 /* Refuse a twin name already taken on the table by something else */
 static void
 refuse_taken_names(CuOnline *o)
@@ -368,6 +412,7 @@ start(PrepareRun *run)
 	t = discover(run);
 	refuse(run, t);
 	o = cu_online_picture(t, 0, false, true);
+	refuse_constraints(o);
 	refuse_taken_names(o);
 
 	table_id = cu_registry_id(t->nspname, t->relname);

@@ -80,7 +80,7 @@ typedef struct CuStep
  * The online mode's lock attempts wait at most this long each, unless
  * connector_uuid.lock_timeout is set (locking.c, cu_lock_short_attempts)
  */
-#define CU_ONLINE_LOCK_MS		200
+#define CU_ONLINE_LOCK_MS		50
 
 /* The plan of one conversion */
 typedef struct CuPlan

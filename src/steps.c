@@ -16,7 +16,11 @@
  * Lock order (to avoid deadlocks with the application and with a second
  * migration): the primary key table first, then its partitions, then the
  * referencing tables, then every other relation a step touches, each group
- * in OID order.
+ * in OID order.  The online mode's plans lock the views they recreate
+ * first: a query through a view locks the view before its tables, so a
+ * swap that held the tables while it waited for the view would wait on
+ * queries that wait on it (each attempt is short, so that would only cost
+ * attempts, but the first one should succeed).
  *
  * IDENTIFICATION
  *	  src/steps.c
@@ -350,7 +354,7 @@ cu_lock_phase(CuPlan *plan, Oid skip_relid)
 {
 	CuTarget   *t = plan->target;
 	List	   *all = NIL;
-	List	   *groups[4] = {NIL, NIL, NIL, NIL};
+	List	   *groups[5] = {NIL, NIL, NIL, NIL, NIL};
 	List	   *fkrels = NIL;
 	List	   *leafrels = NIL;
 	List	   *locksteps = NIL;
@@ -395,17 +399,21 @@ cu_lock_phase(CuPlan *plan, Oid skip_relid)
 	{
 		CuLock	   *lock = lfirst(lc);
 
-		if (lock->relid == t->relid)
+		/* the online mode: views first, as the application's queries lock them */
+		if (plan->online && (get_rel_relkind(lock->relid) == RELKIND_VIEW ||
+							 get_rel_relkind(lock->relid) == RELKIND_MATVIEW))
 			g = 0;
-		else if (list_member_oid(leafrels, lock->relid))
+		else if (lock->relid == t->relid)
 			g = 1;
-		else if (list_member_oid(fkrels, lock->relid))
+		else if (list_member_oid(leafrels, lock->relid))
 			g = 2;
-		else
+		else if (list_member_oid(fkrels, lock->relid))
 			g = 3;
+		else
+			g = 4;
 		groups[g] = lappend(groups[g], lock);
 	}
-	for (g = 0; g < 4; g++)
+	for (g = 0; g < 5; g++)
 	{
 		list_sort(groups[g], lock_relid_cmp);
 		foreach(lc, groups[g])

@@ -155,7 +155,6 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 	bool		isnull;
-	bytea	   *key;
 	char	   *strategy;
 	int64		count;
 	uint64		n = 0;
@@ -180,20 +179,12 @@ cu_idmap_activate(int table_id, CuDirection direction, const char *qualname)
 	state->qualname = pstrdup(qualname);
 	MemoryContextSwitchTo(oldcxt);
 
+	cu_registry_key(table_id, state->key);
 	values[0] = Int32GetDatum(table_id);
-	cu_spi_exec_args(psprintf("SELECT id_key, strategy FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
+	cu_spi_exec_args(psprintf("SELECT strategy FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
 							  ext_table("connector_uuid_tables")),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed != 1)
-		elog(ERROR, "connector_uuid registry has no row for table id %d", table_id);
-	key = DatumGetByteaPP(cu_spi_getdatum(0, 1, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(key) != 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("id map key of table id %d is damaged", table_id),
-				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
-	memcpy(state->key, VARDATA_ANY(key), 16);
-	strategy = cu_spi_getstring(0, 2);
+	strategy = SPI_processed == 1 ? cu_spi_getstring(0, 1) : NULL;
 	state->strategy = strategy ? cu_strategy_from_name(strategy) : CU_STRATEGY_V4;
 	if (state->strategy == CU_STRATEGY_NONE)
 		ereport(ERROR,

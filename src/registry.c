@@ -506,30 +506,46 @@ cu_registry_register(CuTarget *target, CuOptions *options, int new_table_id)
 }
 
 /*
- * The check value (cu_key_check) of table_id's key, as 16 hex digits: what
- * the sync triggers carry to know their key (sync.c)
+ * table_id's key, read from the registry into key (16 bytes), or an error if
+ * there is no row or the key is not 16 bytes.  Caller is connected to SPI.
  */
-char *
-cu_registry_key_check(int table_id)
+void
+cu_registry_key(int table_id, uint8 *key)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
 	bool		isnull;
-	bytea	   *key;
+	bytea	   *k;
 
 	values[0] = Int32GetDatum(table_id);
 	cu_spi_exec_args(psprintf("SELECT id_key FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
 							  ext_table("connector_uuid_tables")),
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed != 1)
-		elog(ERROR, "connector_uuid registry has no row for table id %d", table_id);
-	key = DatumGetByteaPP(cu_spi_getdatum(0, 1, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(key) != 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("connector_uuid registry has no row for table id %d", table_id)));
+	k = DatumGetByteaPP(cu_spi_getdatum(0, 1, &isnull));
+	if (isnull || VARSIZE_ANY_EXHDR(k) != 16)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("id map key of table id %d is damaged", table_id),
 				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
-	return psprintf("%016llx", (unsigned long long) cu_key_check((const uint8 *) VARDATA_ANY(key)));
+	memcpy(key, VARDATA_ANY(k), 16);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * The check value (cu_key_check) of table_id's key, as 16 hex digits: what
+ * the sync triggers carry to know their key (sync.c)
+ */
+char *
+cu_registry_key_check(int table_id)
+{
+	uint8		key[16];
+
+	cu_registry_key(table_id, key);
+	return psprintf("%016llx", (unsigned long long) cu_key_check(key));
 }
 
 /* A foreign key action of the registry: a, r, c, n or d */

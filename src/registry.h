@@ -60,6 +60,7 @@ extern bool cu_registry_column(int table_id, CuForeignKey *fk, Oid *typid, char 
 extern char *cu_registry_column_type(int table_id, CuForeignKey *fk, const char *fallback);
 extern CuRegistry *cu_registry_read(int table_id, CuTarget *t);
 extern int64 cu_int_type_max(Oid typid);
+extern void cu_registry_key(int table_id, uint8 *key);
 extern char *cu_registry_key_check(int table_id);
 
 /* idmap.c */

@@ -91,21 +91,16 @@ static HTAB *sync_plans = NULL;
 static HTAB *sync_checked = NULL;	/* trigger OIDs found to be prepare's */
 
 /*
- * The key of table_id, from the registry of the extension in nspid, whose
- * check value must be check
+ * The key of table_id, from the registry, whose check value must be check
  */
 static const uint8 *
-sync_key(int32 table_id, Oid nspid, uint64 check)
+sync_key(int32 table_id, uint64 check)
 {
 	SyncKey    *entry;
 	bool		found;
 	Oid			save_userid;
 	int			save_sec;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
-	bool		isnull;
-	bytea	   *key;
-	int			rc;
+	uint8		key[16];
 
 	if (sync_keys == NULL)
 	{
@@ -124,33 +119,15 @@ sync_key(int32 table_id, Oid nspid, uint64 check)
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	values[0] = Int32GetDatum(table_id);
-	rc = SPI_execute_with_args(psprintf("SELECT id_key FROM %s.connector_uuid_tables "
-										"WHERE table_id OPERATOR(pg_catalog.=) $1",
-										quote_identifier(get_namespace_name(nspid))),
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("connector_uuid registry has no row for table id %d", table_id),
-				 errdetail("The trigger connector_uuid_sync keeps a table's uuid column in step with its integer column, with the table's key."),
-				 errhint("Remove what CALL connector_uuid_prepare() added with connector_uuid_abort().")));
-	key = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(key) != 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("id map key of table id %d is damaged", table_id),
-				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
-	if (cu_key_check((const uint8 *) VARDATA_ANY(key)) != check)
+	cu_registry_key(table_id, key);
+	if (cu_key_check(key) != check)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the sync trigger of table id %d was made for another key", table_id),
 				 errdetail("The key in connector_uuid_tables is not the one the trigger's arguments name: the registry row was replaced after the trigger was created."),
 				 errhint("Remove what CALL connector_uuid_prepare() added with connector_uuid_abort(), and prepare again.")));
 	entry = hash_search(sync_keys, &table_id, HASH_ENTER, &found);
-	memcpy(entry->key, VARDATA_ANY(key), 16);
+	memcpy(entry->key, key, 16);
 	entry->check = check;
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -537,7 +514,7 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 			int64		id = int_value(mval, inttype);
 			int32		table_id = pg_strtoint32(tg->tgargs[0]);
 			Oid			nspid = get_func_namespace(fcinfo->flinfo->fn_oid);
-			const uint8 *key = sync_key(table_id, nspid, check);
+			const uint8 *key = sync_key(table_id, check);
 			bool		lookup = strcmp(tg->tgargs[5], "lookup") == 0;
 			pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 
@@ -559,8 +536,7 @@ connector_uuid_sync(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			const uint8 *key = sync_key(pg_strtoint32(tg->tgargs[0]),
-										get_func_namespace(fcinfo->flinfo->fn_oid), check);
+			const uint8 *key = sync_key(pg_strtoint32(tg->tgargs[0]), check);
 			int64		id;
 			Datum		looked;
 

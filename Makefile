@@ -30,6 +30,7 @@ OBJS = \
 	src/prepare.o \
 	src/swap.o \
 	src/worker.o \
+	src/walpace.o \
 	src/spi_util.o
 PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
 

@@ -265,7 +265,7 @@ $$;
 -- commits a batch at a time), then the swap is ALTER EXTENSION ... UPDATE
 -- (or connector_uuid_convert for other tables).
 CREATE PROCEDURE @extschema@.connector_uuid_prepare(pk_table regclass DEFAULT NULL,
-                                                    batch_size integer DEFAULT 10000,
+                                                    batch_size integer DEFAULT 2500,
                                                     pause interval DEFAULT '0',
                                                     max_lag bigint DEFAULT NULL,
                                                     time_budget interval DEFAULT NULL)

@@ -79,6 +79,11 @@ extern int	cu_progress_level;
 extern int	cu_strategy;
 extern char *cu_namespace;
 extern char *cu_timestamp_column;
+extern int	cu_backfill_flush_after_kb;
+
+/* the online backfill's WAL, flushed in pieces (walpace.c) */
+extern void cu_walpace_start(void);
+extern void cu_walpace_row(void);
 
 /* strategies by name (idgen.c) */
 extern const char *cu_strategy_name(CuStrategy strategy);

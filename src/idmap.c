@@ -306,7 +306,8 @@ find_pair(CuMapState *state, const CuMapPair *probe)
  *
  * The UUID for an old integer id: from the map, else (v4 only) the derived
  * one.  Under v5 and v7 an id missing from the map is an error.  Called once
- * per row by ALTER COLUMN ... TYPE uuid USING.
+ * per row by ALTER COLUMN ... TYPE uuid USING, and by the online backfill's
+ * batches, whose WAL it paces (walpace.c).
  */
 Datum
 connector_uuid_to_uuid(PG_FUNCTION_ARGS)
@@ -317,6 +318,7 @@ connector_uuid_to_uuid(PG_FUNCTION_ARGS)
 	CuMapPair  *p;
 
 	probe.old_id = PG_GETARG_INT64(0);
+	cu_walpace_row();
 	p = find_pair(state, &probe);
 	if (p)
 		*result = p->new_id;

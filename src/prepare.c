@@ -18,8 +18,13 @@
  *      own triggers do not fire (as they do not for the offline rewrite)
  *      but the sync trigger, ENABLE ALWAYS, does.  Throttled: a pause
  *      between batches, and waiting while a standby's replay lag exceeds
- *      max_lag bytes; every tenth of the table a VACUUM, so the next
- *      batches reuse the space the last ones freed;
+ *      max_lag bytes.  Every tenth of the table a heap-only VACUUM
+ *      (INDEX_CLEANUP OFF, TRUNCATE OFF), so the next batches reuse the
+ *      space the last ones freed: the indexes' dead entries go with the
+ *      REINDEX of phase build or with their converted column, so cleaning
+ *      them now would be wasted work the application pays for, and
+ *      truncation would take an ACCESS EXCLUSIVE lock.  Each batch flushes
+ *      its WAL in small pieces as it goes (walpace.c);
  *   4. phase build: the twins of the indexes and of the key's unique
  *      index with CREATE INDEX CONCURRENTLY, the key twin NOT NULL (by a
  *      validated CHECK, so SET NOT NULL does not scan), the unique
@@ -736,6 +741,8 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 					   quote_identifier(attname), run->st->table_id,
 					   (long long) next_page, (long long) end,
 					   quote_identifier(twin), quote_identifier(attname));
+		/* the batch's WAL goes out as it is written (walpace.c) */
+		cu_walpace_start();
 		rows = run_batch(sql, owner);
 		if (rows < 0)
 		{
@@ -770,7 +777,8 @@ backfill_table(PrepareRun *run, CuTarget *t, Oid relid, const char *attname, con
 		next_page = end;
 		if (next_page < pages_total && since_vacuum >= Max(CU_VACUUM_MIN_PAGES, (int64) (pages_total * CU_VACUUM_EVERY)))
 		{
-			run_in_worker(psprintf("VACUUM %s", qual), "%s: VACUUM, so the next batches reuse the space", get_rel_name(relid));
+			run_in_worker(psprintf("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF) %s", qual),
+						  "%s: VACUUM (heap only), so the next batches reuse the space", get_rel_name(relid));
 			since_vacuum = 0;
 		}
 		wait_for_standbys(run);

@@ -3,7 +3,7 @@
 # nine steps, side by side, on identical copies of one database.
 #
 #   bash bench/run.sh [--scales 100000,300000,1000000] [--out bench/results]
-#                     [--only floor,seed,upgrade,upgrade_partial_map,downgrade,...]
+#                     [--only floor,floor_uuid,seed,upgrade,upgrade_partial_map,downgrade,...]
 #                     [--server]
 #
 # Contenders upgrade_v5, upgrade_v7, downgrade_v5 and downgrade_v7 are the
@@ -26,10 +26,10 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-all_contenders=(floor seed upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7)
+all_contenders=(floor floor_uuid seed upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7)
 scales=100000,300000,1000000
 out=$repo/bench/results
-only=floor,seed,upgrade,upgrade_partial_map,downgrade
+only=floor,floor_uuid,seed,upgrade,upgrade_partial_map,downgrade
 inside=no
 usage() {
     echo "usage: bash bench/run.sh [--scales N,N,...] [--out DIR] [--only $(IFS=,; echo "${all_contenders[*]}")]" >&2
@@ -296,7 +296,7 @@ actual_settings=$(q -At -d postgres -c "SELECT string_agg(name || '=' || setting
     'wal_compression','data_checksums','block_size','wal_buffers')")
 csv=$out/results.csv
 md=$out/results.md
-echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_after_bytes,fresh_load_bytes,bloat,idmap_bytes,idle_anon_kb,peak_anon_kb,time_vs_floor,wal_vs_floor,check,map_rows,peak_bytes_per_map_row" > "$csv"
+echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_after_bytes,fresh_load_bytes,bloat,idmap_bytes,idle_anon_kb,peak_anon_kb,time_vs_floor,wal_vs_floor,check,map_rows,peak_bytes_per_map_row,time_vs_uuid_floor,wal_vs_uuid_floor" > "$csv"
 {
     echo "# connector_uuid benchmark"
     echo
@@ -312,6 +312,8 @@ echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_afte
     echo "fixture (\`fixture/app-1.0.sql\`) with \`uuid-ossp\` and \`connector_uuid\` 1.0 installed, after a CHECKPOINT."
     echo
     echo "* **floor**: \`VACUUM FULL mcp_connectors, connector_access, mcp_servers\` (one rewrite and index rebuild per table);"
+    echo "* **floor_uuid**: the same \`VACUUM FULL\` of the three tables in their uuid shape (on a clone upgraded first,"
+    echo "  the upgrade not timed): uuid columns make the tables larger, so this is the least an upgrade can cost;"
     echo "* **seed**: the migration guide's nine steps as plain SQL (\`bench/seed.sql\`);"
     echo "* **upgrade**: \`ALTER EXTENSION connector_uuid UPDATE\`; **upgrade_partial_map**: the same with"
     echo "  \`connector_uuid.full_map = off\`;"
@@ -346,12 +348,12 @@ for n in "${scale_list[@]}"; do
     read -r connectors access servers <<< "$(q -At -F ' ' -d "$tmpl" -c "SELECT (SELECT count(*) FROM mcp_connectors),
         (SELECT count(*) FROM connector_access), (SELECT count(*) FROM mcp_servers)")"
     echo "== scale $n: $connectors connectors, $access access rows, $servers servers"
-    floor_secs=""; floor_wal=""
+    floor_secs=""; floor_wal=""; ufloor_secs=""; ufloor_wal=""
     {
         echo "## $n slots: $connectors connectors, $access access rows, $servers servers"
         echo
-        echo "| contender | seconds | × floor | WAL MB | × floor | size after MB | fresh load MB | bloat | id map MB | peak anon MB (idle) | B/row | check |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        echo "| contender | seconds | × floor | × uuid floor | WAL MB | × floor | × uuid floor | size after MB | fresh load MB | bloat | id map MB | peak anon MB (idle) | B/row | check |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     } >> "$md"
     for c in "${contenders[@]}"; do
         db=bench_${c}_$n
@@ -360,6 +362,9 @@ for n in "${scale_list[@]}"; do
         q -d postgres -c "ALTER DATABASE $db SET log_min_duration_statement = 0"
         case $c in
             floor) step="VACUUM FULL $tables;"; want=integer ;;
+            floor_uuid)
+                q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
+                step="VACUUM FULL $tables;"; want=uuid ;;
             seed) step="\\i $repo/bench/seed.sql"; want=uuid ;;
             upgrade) step="ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
             upgrade_partial_map) step="SET connector_uuid.full_map = off;
@@ -377,8 +382,8 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
         esac
         result=$(measure "$db" "$c" "$step")
         if [ "$result" = FAILED ]; then
-            echo "$n,$connectors,$access,$servers,$c,,,,,,,,,,,FAILED,," >> "$csv"
-            echo "| $c | failed | | | | | | | | | | FAILED, see logs/$n-$c.log |" >> "$md"
+            echo "$n,$connectors,$access,$servers,$c,,,,,,,,,,,FAILED,,,," >> "$csv"
+            echo "| $c | failed | | | | | | | | | | | | FAILED, see logs/$n-$c.log |" >> "$md"
             echo "   $c: FAILED"
             q -d postgres -c "DROP DATABASE $db"
             continue
@@ -392,15 +397,17 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
         [ "$check" = ok ] || echo "   $c: $check" >&2
         fresh=$(q -At -d "$db" -c "$fresh_sql")
         if [ "$c" = floor ]; then floor_secs=$secs; floor_wal=$wal; fi
-        tr=""; wr=""
+        if [ "$c" = floor_uuid ]; then ufloor_secs=$secs; ufloor_wal=$wal; fi
+        tr=""; wr=""; utr=""; uwr=""
         if [ -n "$floor_secs" ]; then tr=$(ratio "$secs" "$floor_secs"); wr=$(ratio "$wal" "$floor_wal"); fi
+        if [ -n "$ufloor_secs" ]; then utr=$(ratio "$secs" "$ufloor_secs"); uwr=$(ratio "$wal" "$ufloor_wal"); fi
         bloat=$(ratio "$after" "$fresh")
-        echo "$n,$connectors,$access,$servers,$c,$secs,$wal,$after,$fresh,$bloat,$idmap,$idle,$peak,$tr,$wr,${check//,/;},$maprows,$perrow" >> "$csv"
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$c" "$secs" "$tr" \
-            "$(mb "$wal")" "$wr" "$(mb "$after")" "$(mb "$fresh")" "$bloat" "$(mb "$idmap")" \
+        echo "$n,$connectors,$access,$servers,$c,$secs,$wal,$after,$fresh,$bloat,$idmap,$idle,$peak,$tr,$wr,${check//,/;},$maprows,$perrow,$utr,$uwr" >> "$csv"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$c" "$secs" "$tr" "${utr:--}" \
+            "$(mb "$wal")" "$wr" "${uwr:--}" "$(mb "$after")" "$(mb "$fresh")" "$bloat" "$(mb "$idmap")" \
             "$(awk -v m="$peak" 'BEGIN { printf "%.1f", m / 1024 }')" \
             "$(awk -v m="$idle" 'BEGIN { printf "%.1f", m / 1024 }')" "${perrow:--}" "$check" >> "$md"
-        echo "   $c: ${secs}s (${tr:-?}x floor), WAL $(mb "$wal") MB (${wr:-?}x), bloat $bloat, peak anon $((peak / 1024)) MB, check $check"
+        echo "   $c: ${secs}s (${tr:-?}x floor, ${utr:--}x uuid floor), WAL $(mb "$wal") MB (${wr:-?}x, ${uwr:--}x), bloat $bloat, peak anon $((peak / 1024)) MB, check $check"
         q -d postgres -c "DROP DATABASE $db"
     done
     # where the time went: the engine's steps (timed from the server log's

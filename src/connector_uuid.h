@@ -79,11 +79,12 @@ extern int	cu_progress_level;
 extern int	cu_strategy;
 extern char *cu_namespace;
 extern char *cu_timestamp_column;
-extern int	cu_backfill_flush_after_kb;
+extern int	cu_prepare_flush_after_kb;
 
-/* the online backfill's WAL, flushed in pieces (walpace.c) */
+/* the online mode's WAL, flushed in pieces (walpace.c) */
 extern void cu_walpace_start(void);
 extern void cu_walpace_row(void);
+extern void cu_walpace_flush_written(void);
 
 /* strategies by name (idgen.c) */
 extern const char *cu_strategy_name(CuStrategy strategy);

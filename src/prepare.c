@@ -164,12 +164,31 @@ unit_plan(PrepareRun *run, CuTarget *t)
 	return plan;
 }
 
+/*
+ * The worker's index builds run without parallel workers unless this session
+ * set max_parallel_maintenance_workers (to a value other than the server's):
+ * on a small machine a parallel build takes every core from the application,
+ * which is what the online mode is for (README, "Benchmark")
+ */
+static void
+gentle_maintenance(void)
+{
+	const char *name = "max_parallel_maintenance_workers";
+	const char *reset = GetConfigOptionResetString(name);
+	const char *now = GetConfigOption(name, false, false);
+
+	if (reset && now && strcmp(reset, now) == 0)
+		(void) set_config_option(name, "0", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* Run sql at top level in the background worker, after committing */
 static void
 run_in_worker(const char *sql, const char *fmt, const char *name)
 {
 	commit_unit();
 	cu_report_progress(fmt, name);
+	gentle_maintenance();
 	cu_worker_run(sql, GetUserId());
 	commit_unit();
 }

@@ -31,7 +31,7 @@ int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
 char	   *cu_namespace = NULL;
 char	   *cu_timestamp_column = NULL;
-int			cu_backfill_flush_after_kb = 64;
+int			cu_prepare_flush_after_kb = 64;
 
 static const struct config_enum_entry strategy_options[] = {
 	{"v4", CU_STRATEGY_V4, false},
@@ -59,11 +59,12 @@ _PG_init(void)
 							"keep this short.  0 waits forever.",
 							&cu_lock_timeout_ms, 3000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("connector_uuid.backfill_flush_after",
-							"How much WAL the online backfill may write before it flushes it.",
-							"The backfill flushes its own WAL in pieces of this size while a batch runs, so that an "
-							"application's commit never waits behind a large flush.  0 flushes only at each batch's commit.",
-							&cu_backfill_flush_after_kb, 64, 0, INT_MAX / 1024,
+	DefineCustomIntVariable("connector_uuid.prepare_flush_after",
+							"How much WAL connector_uuid_prepare() lets accumulate before it flushes it.",
+							"Prepare flushes the WAL of its backfill batches and of its index builds and VACUUMs in pieces "
+							"of this size as they run, so that an application's commit never waits behind a large flush.  "
+							"0 leaves it to the commits.",
+							&cu_prepare_flush_after_kb, 64, 0, INT_MAX / 1024,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("connector_uuid.lock_retries",
 							"How many more times to try a lock that timed out.",

@@ -1,21 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * walpace.c
- *	  The online backfill's WAL, flushed in small pieces while a batch runs.
+ *	  The online mode's WAL, flushed in small pieces while prepare writes it.
  *
- * A backfill batch rewrites thousands of rows in one statement and writes
- * megabytes of WAL.  Left alone, that WAL waits in the WAL buffers until
+ * A backfill batch rewrites thousands of rows in one statement, and an index
+ * build or a VACUUM writes whole pages; either writes WAL far faster than
+ * the application.  Left alone, that WAL waits in the WAL buffers until
  * someone commits, and the first application transaction to commit then
  * writes and flushes all of it: the application's latency tail grows with
- * the batch.  While pacing is on, the backfill's row function calls
- * cu_walpace_row(), and every few rows this flushes the backend's own WAL
- * once connector_uuid.backfill_flush_after of it is unflushed, so that the
- * next commit finds at most that much to flush.  It is what
- * wal_writer_flush_after does for the WAL writer, done by the backend that
- * writes the WAL; the bench measured it (README, "Benchmark").
+ * the batch.  So prepare flushes it in pieces of
+ * connector_uuid.prepare_flush_after: a batch from its row function
+ * (cu_walpace_row(), while pacing is on), the worker's statements from the
+ * loop that waits for them (cu_walpace_flush_written()).  The next commit
+ * then finds at most that much to flush.  It is what wal_writer_flush_after
+ * does for the WAL writer, at the pace of the writer; the bench measured it
+ * (README, "Benchmark").
  *
- * Pacing lasts one transaction: it ends at commit or abort, whatever the
- * caller does.  A leaf: it calls only PostgreSQL.
+ * Pacing of a batch lasts one transaction: it ends at commit or abort,
+ * whatever the caller does.  A leaf: it calls only PostgreSQL.
  *
  * IDENTIFICATION
  *	  src/walpace.c
@@ -35,6 +37,17 @@ static uint32 rows_seen = 0;
 static uint64 flush_after = 0;
 static bool callback_registered = false;
 
+/* How far the WAL is flushed */
+static XLogRecPtr
+flush_position(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return GetFlushRecPtr(NULL);
+#else
+	return GetFlushRecPtr();
+#endif
+}
+
 /* Pacing ends with the transaction that started it */
 static void
 walpace_xact_callback(XactEvent event, void *arg)
@@ -51,7 +64,7 @@ cu_walpace_start(void)
 		RegisterXactCallback(walpace_xact_callback, NULL);
 		callback_registered = true;
 	}
-	flush_after = (uint64) cu_backfill_flush_after_kb * 1024;
+	flush_after = (uint64) cu_prepare_flush_after_kb * 1024;
 	pacing = flush_after > 0;
 	rows_seen = 0;
 }
@@ -64,11 +77,27 @@ cu_walpace_row(void)
 
 	if (!pacing || ++rows_seen % CU_WALPACE_EVERY != 0 || XLogRecPtrIsInvalid(XactLastRecEnd))
 		return;
-#if PG_VERSION_NUM >= 150000
-	flushed = GetFlushRecPtr(NULL);
-#else
-	flushed = GetFlushRecPtr();
-#endif
+	flushed = flush_position();
 	if (XactLastRecEnd > flushed && XactLastRecEnd - flushed >= flush_after)
 		XLogFlush(XactLastRecEnd);
+}
+
+/*
+ * Flush the WAL every backend has written so far, up to the last complete
+ * page (as the WAL writer does), once the setting's worth of it is unflushed
+ */
+void
+cu_walpace_flush_written(void)
+{
+	uint64		after = (uint64) cu_prepare_flush_after_kb * 1024;
+	XLogRecPtr	upto;
+	XLogRecPtr	flushed;
+
+	if (after == 0 || RecoveryInProgress())
+		return;
+	upto = GetXLogInsertRecPtr();
+	upto -= upto % XLOG_BLCKSZ;
+	flushed = flush_position();
+	if (upto > flushed && upto - flushed >= after)
+		XLogFlush(upto);
 }

@@ -83,6 +83,9 @@ static const char *const cu_worker_settings[] = {
  */
 #define CU_WORKER_SEARCH_PATH "pg_catalog, pg_temp"
 
+/* how often the caller looks at the WAL while the worker runs */
+#define CU_WORKER_PACE_MS 2
+
 /* How far the worker got; written last, after a write barrier */
 typedef enum CuWorkerStatus
 {
@@ -118,6 +121,7 @@ typedef struct CuWorkerShared
 } CuWorkerShared;
 
 static void cu_worker_stop(int code, Datum arg);
+static BgwHandleStatus wait_for_worker(BackgroundWorkerHandle *handle);
 static void cu_worker_reraise(CuWorkerShared *shared, const char *sql);
 static void cu_worker_execute(const char *sql);
 static void cu_worker_copy_field(char *dst, const char *src);
@@ -201,7 +205,7 @@ cu_worker_run(const char *sql, Oid roleid)
 
 	PG_ENSURE_ERROR_CLEANUP(cu_worker_stop, PointerGetDatum(handle));
 	{
-		status = WaitForBackgroundWorkerShutdown(handle);
+		status = wait_for_worker(handle);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(cu_worker_stop, PointerGetDatum(handle));
 
@@ -274,6 +278,35 @@ cu_worker_stop(int code, Datum arg)
 		ResetLatch(MyLatch);
 		if (rc & WL_POSTMASTER_DEATH)
 			break;
+	}
+}
+
+/*
+ * Wait for the worker to exit, as WaitForBackgroundWorkerShutdown() does,
+ * but waking every CU_WORKER_PACE_MS to flush the WAL written meanwhile in
+ * small pieces (walpace.c): an index build or a VACUUM writes WAL much faster
+ * than the application, and an application's commit would otherwise wait
+ * for all of it to be flushed first.
+ */
+static BgwHandleStatus
+wait_for_worker(BackgroundWorkerHandle *handle)
+{
+	for (;;)
+	{
+		pid_t		pid;
+		BgwHandleStatus status;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		status = GetBackgroundWorkerPid(handle, &pid);
+		if (status == BGWH_STOPPED)
+			return status;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH,
+					   CU_WORKER_PACE_MS, PG_WAIT_EXTENSION);
+		if (rc & WL_POSTMASTER_DEATH)
+			return BGWH_POSTMASTER_DIED;
+		ResetLatch(MyLatch);
+		cu_walpace_flush_written();
 	}
 }
 

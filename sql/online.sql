@@ -252,6 +252,10 @@ CALL connector_uuid_prepare('pace_on', batch_size => 100000);
 SELECT pg_stat_force_next_flush();
 SELECT wal_sync AS syncs2 FROM pg_stat_wal \gset
 RESET connector_uuid.prepare_flush_after;
+-- prepare's own transactions skip zero-filling new WAL segments and build
+-- without parallel workers: neither leaks into the session
+SELECT current_setting('wal_init_zero') AS wal_init_zero,
+       current_setting('max_parallel_maintenance_workers') AS max_parallel_maintenance_workers;
 SELECT :syncs2 - :syncs1 > 4 * (:syncs1 - :syncs0) + 20 AS paced_flushes_more,
        (SELECT count(*) FROM pace_on WHERE id_uuid IS DISTINCT FROM connector_uuid_lookup('pace_on', id)) AS wrong_on,
        (SELECT count(*) FROM pace_off WHERE id_uuid IS DISTINCT FROM connector_uuid_lookup('pace_off', id)) AS wrong_off;

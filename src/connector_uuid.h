@@ -82,6 +82,7 @@ extern char *cu_timestamp_column;
 extern int	cu_prepare_flush_after_kb;
 
 /* the online mode's WAL, flushed in pieces (walpace.c) */
+extern void cu_walpace_unit(void);
 extern void cu_walpace_start(void);
 extern void cu_walpace_row(void);
 extern void cu_walpace_flush_written(void);

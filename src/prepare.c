@@ -189,6 +189,7 @@ run_in_worker(const char *sql, const char *fmt, const char *name)
 	commit_unit();
 	cu_report_progress(fmt, name);
 	gentle_maintenance();
+	cu_walpace_unit();
 	cu_worker_run(sql, GetUserId());
 	commit_unit();
 }

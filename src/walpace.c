@@ -16,6 +16,15 @@
  * does for the WAL writer, at the pace of the writer; the bench measured it
  * (README, "Benchmark").
  *
+ * The WAL segments prepare fills are not zero-filled first (wal_init_zero =
+ * off, for prepare's own transactions, unless the session set it): a
+ * backend that starts a new segment writes and syncs all 16 MB of it while
+ * holding the WAL write lock, and every commit waits meanwhile.  A steady
+ * database recycles its old segments instead, but prepare writes gigabytes
+ * more WAL than the database does between checkpoints, so most of its
+ * segments are new ones.  The WAL's records are checked by their CRCs, not
+ * by the zeroes, so recovery is the same either way.
+ *
  * Pacing of a batch lasts one transaction: it ends at commit or abort,
  * whatever the caller does.  A leaf: it calls only PostgreSQL.
  *
@@ -28,6 +37,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "utils/guc.h"
 
 /* rows between two looks at the WAL flush position */
 #define CU_WALPACE_EVERY 16
@@ -55,10 +65,27 @@ walpace_xact_callback(XactEvent event, void *arg)
 	pacing = false;
 }
 
+/*
+ * This transaction's new WAL segments are not zero-filled, unless the
+ * session set wal_init_zero itself
+ */
+void
+cu_walpace_unit(void)
+{
+	const char *name = "wal_init_zero";
+	const char *reset = GetConfigOptionResetString(name);
+	const char *now = GetConfigOption(name, false, false);
+
+	if (reset && now && strcmp(reset, now) == 0 && strcmp(now, "off") != 0)
+		(void) set_config_option(name, "off", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* Start pacing the current transaction's WAL (the backfill, per batch) */
 void
 cu_walpace_start(void)
 {
+	cu_walpace_unit();
 	if (!callback_registered)
 	{
 		RegisterXactCallback(walpace_xact_callback, NULL);

@@ -354,6 +354,8 @@ analyze() {
             ps = $2; pe = $3; cur = ""; k = 0
             while ((getline line < prog) > 0) {
                 split(line, f, "|"); t = f[1] + 0; p = f[2]; u = f[3] + 0
+                # a table done while the next one backfills: still the backfill
+                if (p == "backfilled") p = "backfill"
                 if (t < ps || t > pe || p == "") { prev = t; continue }
                 if (p != cur) { k++; st[k] = (u > prev && u < t) ? u : t; nm[k] = p; cur = p }
                 prev = t

@@ -26,6 +26,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
+#include "utils/guc.h"
 #include "utils/uuid.h"
 
 /* Direction of a conversion */
@@ -80,6 +81,7 @@ extern int	cu_strategy;
 extern char *cu_namespace;
 extern char *cu_timestamp_column;
 extern int	cu_prepare_flush_after_kb;
+extern void cu_set_unless_session(const char *name, const char *value, GucContext context);
 
 /* the online mode's WAL, flushed in pieces (walpace.c) */
 extern void cu_walpace_unit(void);

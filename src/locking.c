@@ -85,14 +85,8 @@ cu_lock_budget_ms(void)
 void
 cu_lock_short_attempts(void)
 {
-	const char *name = "connector_uuid.lock_timeout";
-	const char *reset = GetConfigOptionResetString(name);
-	const char *now = GetConfigOption(name, false, false);
-
-	if (reset && now && strcmp(reset, now) == 0 &&
-		(cu_lock_timeout_ms == 0 || cu_lock_timeout_ms > CU_ONLINE_LOCK_MS))
-		(void) set_config_option(name, CppAsString2(CU_ONLINE_LOCK_MS), PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
+	if (cu_lock_timeout_ms == 0 || cu_lock_timeout_ms > CU_ONLINE_LOCK_MS)
+		cu_set_unless_session("connector_uuid.lock_timeout", CppAsString2(CU_ONLINE_LOCK_MS), PGC_USERSET);
 }
 
 /*

@@ -173,13 +173,7 @@ unit_plan(PrepareRun *run, CuTarget *t)
 static void
 gentle_maintenance(void)
 {
-	const char *name = "max_parallel_maintenance_workers";
-	const char *reset = GetConfigOptionResetString(name);
-	const char *now = GetConfigOption(name, false, false);
-
-	if (reset && now && strcmp(reset, now) == 0)
-		(void) set_config_option(name, "0", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
+	cu_set_unless_session("max_parallel_maintenance_workers", "0", PGC_USERSET);
 }
 
 /* Run sql at top level in the background worker, after committing */

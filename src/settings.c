@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *	  The connector_uuid.* settings, registered when the library loads.
+ *	  The connector_uuid.* settings, registered when the library loads, and
+ *	  the one way the online mode sets a server setting for a transaction.
  *
  * A leaf: every other file reads these variables, and this file calls none
  * of them.
@@ -48,6 +49,22 @@ static const struct config_enum_entry progress_options[] = {
 };
 
 void		_PG_init(void);
+
+/*
+ * Set a server setting to value for the rest of the current transaction,
+ * unless this session has set it (to something other than the server's
+ * value): the online mode's defaults, which a DBA's SET overrides.
+ */
+void
+cu_set_unless_session(const char *name, const char *value, GucContext context)
+{
+	const char *reset = GetConfigOptionResetString(name);
+	const char *now = GetConfigOption(name, false, false);
+
+	if (reset && now && strcmp(reset, now) == 0)
+		(void) set_config_option(name, value, context, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
 
 /* Register the settings */
 void

@@ -26,7 +26,7 @@
  * by the zeroes, so recovery is the same either way.
  *
  * Pacing of a batch lasts one transaction: it ends at commit or abort,
- * whatever the caller does.  A leaf: it calls only PostgreSQL.
+ * whatever the caller does.  It calls only PostgreSQL and settings.c.
  *
  * IDENTIFICATION
  *	  src/walpace.c
@@ -72,13 +72,7 @@ walpace_xact_callback(XactEvent event, void *arg)
 void
 cu_walpace_unit(void)
 {
-	const char *name = "wal_init_zero";
-	const char *reset = GetConfigOptionResetString(name);
-	const char *now = GetConfigOption(name, false, false);
-
-	if (reset && now && strcmp(reset, now) == 0 && strcmp(now, "off") != 0)
-		(void) set_config_option(name, "off", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
+	cu_set_unless_session("wal_init_zero", "off", PGC_SUSET);
 }
 
 /* Start pacing the current transaction's WAL (the backfill, per batch) */

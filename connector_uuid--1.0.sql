@@ -232,6 +232,13 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'connector_uuid_lookup'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
+-- Every row's old integer id and uuid, whichever type the key has now
+-- (the map holds only what the key cannot derive: this is the translation).
+CREATE FUNCTION @extschema@.connector_uuid_ids(pk_table regclass)
+RETURNS TABLE (old_id bigint, new_id uuid)
+AS 'MODULE_PATHNAME', 'connector_uuid_ids'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
 -- Version 7 UUIDs: of an existing row (its time and old id), and new ones
 -- (the default of a key converted with the v7 strategy).
 CREATE FUNCTION @extschema@.connector_uuid_v7(at timestamptz, old_id bigint)
@@ -337,6 +344,7 @@ REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_convert(regclass, text, boolean, uuid, name),
     @extschema@.connector_uuid_revert(regclass),
     @extschema@.connector_uuid_lookup(regclass, bigint),
+    @extschema@.connector_uuid_ids(regclass),
     @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
     @extschema@.connector_uuid_status(),
     @extschema@.connector_uuid_finalize(regclass),

@@ -3,7 +3,7 @@
 # nine steps, side by side, on identical copies of one database.
 #
 #   bash bench/run.sh [--scales 100000,300000,1000000] [--out bench/results]
-#                     [--only floor,floor_uuid,seed,upgrade,upgrade_partial_map,downgrade,...]
+#                     [--only floor,floor_uuid,seed,upgrade,upgrade_full_map,downgrade,...]
 #                     [--server]
 #
 # Contenders upgrade_v5, upgrade_v7, downgrade_v5 and downgrade_v7 are the
@@ -26,10 +26,10 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-all_contenders=(floor floor_uuid seed upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7)
+all_contenders=(floor floor_uuid seed upgrade upgrade_full_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7)
 scales=100000,300000,1000000
 out=$repo/bench/results
-only=floor,floor_uuid,seed,upgrade,upgrade_partial_map,downgrade
+only=floor,floor_uuid,seed,upgrade,upgrade_full_map,downgrade
 inside=no
 usage() {
     echo "usage: bash bench/run.sh [--scales N,N,...] [--out DIR] [--only $(IFS=,; echo "${all_contenders[*]}")]" >&2
@@ -315,8 +315,8 @@ echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_afte
     echo "* **floor_uuid**: the same \`VACUUM FULL\` of the three tables in their uuid shape (on a clone upgraded first,"
     echo "  the upgrade not timed): uuid columns make the tables larger, so this is the least an upgrade can cost;"
     echo "* **seed**: the migration guide's nine steps as plain SQL (\`bench/seed.sql\`);"
-    echo "* **upgrade**: \`ALTER EXTENSION connector_uuid UPDATE\`; **upgrade_partial_map**: the same with"
-    echo "  \`connector_uuid.full_map = off\`;"
+    echo "* **upgrade**: \`ALTER EXTENSION connector_uuid UPDATE\`; **upgrade_full_map**: the same with"
+    echo "  \`connector_uuid.full_map = on\` (every pair of old and new id written to the id map, the default before);"
     echo "* **downgrade**: \`ALTER EXTENSION connector_uuid UPDATE TO '1.0'\` on a clone upgraded first (the upgrade not timed);"
     echo "* **upgrade_v5**, **downgrade_v5**, **upgrade_v7**, **downgrade_v7**: the same with \`connector_uuid.strategy\`"
     echo "  \`v5\` or \`v7\` (every id in the id map and looked up from it), when asked for."
@@ -367,7 +367,7 @@ for n in "${scale_list[@]}"; do
                 step="VACUUM FULL $tables;"; want=uuid ;;
             seed) step="\\i $repo/bench/seed.sql"; want=uuid ;;
             upgrade) step="ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
-            upgrade_partial_map) step="SET connector_uuid.full_map = off;
+            upgrade_full_map) step="SET connector_uuid.full_map = on;
 ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
             downgrade)
                 q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
@@ -414,7 +414,7 @@ ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
     # progress lines), the seed's slowest statements
     {
         echo
-        for c in upgrade upgrade_partial_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7; do
+        for c in upgrade upgrade_full_map downgrade upgrade_v5 downgrade_v5 upgrade_v7 downgrade_v7; do
             [ -f "$logs/$n-$c.log" ] || continue
             echo "<details><summary>$c at $n slots: where the time went (the engine's eight slowest steps)</summary>"
             echo

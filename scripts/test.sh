@@ -19,6 +19,15 @@ if [ "$(id -u)" -eq 0 ]; then
     work=$(mktemp -d /tmp/connector_uuid-test.XXXXXX)
     tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
     make -C "$work" -s clean >/dev/null
+    # the previous release's source, for t/013_cross_release.pl (from this
+    # clone's history; the commit is the one its fixture names)
+    prev=$(sed -n 's/.* from commit \([0-9a-f]\{7,\}\).*/\1/p' "$repo"/fixture/release-*/RELEASE | head -1)
+    if [ -n "$prev" ] && git -C "$repo" cat-file -e "$prev^{commit}" 2>/dev/null; then
+        mkdir -p "$work/.previous-release"
+        git -C "$repo" archive "$prev" | tar -C "$work/.previous-release" -xf -
+    else
+        echo "note: commit ${prev:-?} of the previous release is not in this clone: t/013_cross_release.pl skips part (c)"
+    fi
 
     # build checks: warning-free with -Wextra under gcc and clang (PostgreSQL's
     # own headers trip -Wunused-parameter, -Wsign-compare,

@@ -50,12 +50,12 @@ SELECT count(*) FILTER (WHERE substr(id::text, 15, 1) <> '4' OR substr(id::text,
 FROM orders;
 SELECT count(*) AS lines_differing FROM (
     SELECT id, order_id, qty FROM snap_lines
-    EXCEPT SELECT l.id, m.old_id::integer, l.qty FROM order_lines l JOIN connector_uuid_map m ON m.new_id = l.order_id) d;
+    EXCEPT SELECT l.id, m.old_id::integer, l.qty FROM order_lines l JOIN connector_uuid_ids('orders') m ON m.new_id = l.order_id) d;
 SELECT count(*) AS shipments_differing FROM (
     SELECT id, order_id, replaces FROM snap_shipments
     EXCEPT SELECT s.id, a.old_id::integer, b.old_id::integer FROM shipments s
-    LEFT JOIN connector_uuid_map a ON a.new_id = s.order_id
-    LEFT JOIN connector_uuid_map b ON b.new_id = s.replaces) d;
+    LEFT JOIN connector_uuid_ids('orders') a ON a.new_id = s.order_id
+    LEFT JOIN connector_uuid_ids('orders') b ON b.new_id = s.replaces) d;
 SELECT step, statement FROM connector_uuid_plan('orders'::regclass, 'upgrade');
 SELECT connector_uuid_revert('orders');
 SELECT count(*) AS orders_differing FROM (SELECT * FROM snap_orders EXCEPT SELECT * FROM orders) d;

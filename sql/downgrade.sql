@@ -13,7 +13,7 @@ SELECT last_value AS seq_before FROM mcp_connectors_id_seq;
 
 CREATE EXTENSION connector_uuid VERSION '1.0';
 ALTER EXTENSION connector_uuid UPDATE;
-CREATE TABLE snap_uuids AS SELECT m.old_id, c.id AS uuid FROM mcp_connectors c JOIN connector_uuid_map m ON m.new_id = c.id;
+CREATE TABLE snap_uuids AS SELECT m.old_id, c.id AS uuid FROM mcp_connectors c JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = c.id;
 
 -- life at 2.0: two new connectors with links, one old connector deleted
 INSERT INTO mcp_connectors (name, url, secret) VALUES

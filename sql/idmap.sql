@@ -80,10 +80,13 @@ SELECT count(*) AS parent_differing FROM (SELECT * FROM snap_parent EXCEPT SELEC
 SELECT count(*) AS child_differing FROM (SELECT * FROM snap_child EXCEPT SELECT * FROM child) d;
 DELETE FROM connector_uuid_map; DELETE FROM connector_uuid_tables; DELETE FROM connector_uuid_columns;
 
--- v4 with parent 3's pair dropped: derived from the key, as before, and
--- the revert gives back every id
+-- v4 with the full map (connector_uuid.full_map = on) and parent 3's pair
+-- dropped: derived from the key, as before, and the revert gives back
+-- every id
 INSERT INTO dropped_pairs (old_id) VALUES (3);
+SET connector_uuid.full_map = on;
 SELECT connector_uuid_convert('parent');
+RESET connector_uuid.full_map;
 SELECT count(*) AS map_rows FROM connector_uuid_map;
 SELECT count(*) AS not_derived FROM parent p JOIN connector_uuid_map m ON m.new_id = p.id
 WHERE p.id <> connector_uuid_lookup('parent', m.old_id);

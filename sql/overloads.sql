@@ -145,13 +145,13 @@ SELECT version, mapped_tables FROM app.connector_uuid_status();
 SELECT count(*) AS access_differing FROM (
     SELECT id, connector_id FROM app.snap_access
     EXCEPT SELECT a.id, m.old_id::integer FROM app.connector_access a
-    LEFT JOIN app.connector_uuid_map m ON m.new_id = a.connector_id) d;
+    LEFT JOIN app.connector_uuid_ids('app.mcp_connectors'::pg_catalog.regclass) m ON m.new_id = a.connector_id) d;
 SELECT count(*) AS servers_differing FROM (
     SELECT id, connector_id FROM app.snap_servers
     EXCEPT SELECT s.id, m.old_id::integer FROM app.mcp_servers s
-    LEFT JOIN app.connector_uuid_map m ON m.new_id = s.connector_id) d;
+    LEFT JOIN app.connector_uuid_ids('app.mcp_connectors'::pg_catalog.regclass) m ON m.new_id = s.connector_id) d;
 SELECT app.connector_uuid_lookup('app.mcp_connectors'::pg_catalog.regclass, 3::pg_catalog.int8)
-       = (SELECT new_id FROM app.connector_uuid_map WHERE old_id = 3) AS lookup_matches;
+       = (SELECT new_id FROM app.connector_uuid_ids('app.mcp_connectors'::pg_catalog.regclass) WHERE old_id = 3) AS lookup_matches;
 ALTER EXTENSION connector_uuid UPDATE TO '1.0';
 SELECT count(*) AS connectors_differing FROM (SELECT * FROM app.snap_connectors EXCEPT SELECT * FROM app.mcp_connectors) d;
 SELECT count(*) AS access_differing FROM (SELECT * FROM app.snap_access EXCEPT SELECT * FROM app.connector_access) d;
@@ -192,7 +192,7 @@ WHERE attrelid = 'app.mcp_connectors'::regclass AND attname = 'id';
 SELECT count(*) AS access_differing FROM (
     SELECT id, connector_id FROM app.snap_access
     EXCEPT SELECT a.id, m.old_id::integer FROM app.connector_access a
-    LEFT JOIN app.connector_uuid_map m ON m.new_id = a.connector_id) d;
+    LEFT JOIN app.connector_uuid_ids('app.mcp_connectors'::pg_catalog.regclass) m ON m.new_id = a.connector_id) d;
 
 -- a plant that differs only by a defaulted parameter makes the call
 -- ambiguous: it fails, nothing runs, nothing changes (PostgreSQL cannot be

@@ -137,11 +137,11 @@ SELECT count(*) AS accounts, count(*) FILTER (WHERE substr(id::text, 15, 1) = '4
 SELECT count(*) AS accounts_differing FROM (
     SELECT id, name, currency, parent_id FROM snap_accounts
     EXCEPT SELECT m.old_id::integer, a.name, a.currency, p.old_id::integer FROM "Account" a
-    JOIN connector_uuid_map m ON m.new_id = a.id
-    LEFT JOIN connector_uuid_map p ON p.new_id = a.parent_id AND p.table_id = m.table_id) d;
+    JOIN connector_uuid_ids('"Account"') m ON m.new_id = a.id
+    LEFT JOIN connector_uuid_ids('"Account"') p ON p.new_id = a.parent_id) d;
 SELECT count(*) AS postings_differing FROM (
     SELECT * FROM snap_postings
-    EXCEPT SELECT p.id, m.old_id::integer, p.amount FROM posting p JOIN connector_uuid_map m ON m.new_id = p.account_id) d;
+    EXCEPT SELECT p.id, m.old_id::integer, p.amount FROM posting p JOIN connector_uuid_ids('"Account"') m ON m.new_id = p.account_id) d;
 SELECT count(*) AS names FROM account_names;
 -- no leftovers, and the new objects are not members of the extension
 SELECT relname FROM pg_class WHERE relname LIKE 'connector\_uuid\_old%' OR relname LIKE 'connector\_uuid\_stage%'

@@ -47,12 +47,12 @@ SELECT count(*) AS parent_links_differing FROM (
     SELECT id, parent_id FROM snap_connectors
     EXCEPT
     SELECT m.old_id, p.old_id FROM mcp_connectors c
-    JOIN connector_uuid_map m ON m.new_id = c.id
-    LEFT JOIN connector_uuid_map p ON p.new_id = c.parent_id) d;
+    JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = c.id
+    LEFT JOIN connector_uuid_ids('mcp_connectors') p ON p.new_id = c.parent_id) d;
 SELECT count(*) AS audit_differing FROM (
     SELECT id, connector_id, note FROM snap_audit
     EXCEPT
-    SELECT a.id, m.old_id, a.note FROM connector_audit a JOIN connector_uuid_map m ON m.new_id = a.connector_id) d;
+    SELECT a.id, m.old_id, a.note FROM connector_audit a JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = a.connector_id) d;
 -- a new connector at 2.0
 INSERT INTO mcp_connectors (name, url) VALUES ('born at 2.0', 'https://n.example.com');
 

@@ -67,7 +67,7 @@ UPDATE docs SET owner_id = (SELECT id FROM parent WHERE name = 'p2') WHERE id = 
 UPDATE docs SET body = 'body 1' WHERE id = 1;
 SELECT count(*) AS events_differing FROM (
     SELECT id, parent_id, at FROM snap_events
-    EXCEPT SELECT e.id, m.old_id::integer, e.at FROM events e JOIN connector_uuid_map m ON m.new_id = e.parent_id) d;
+    EXCEPT SELECT e.id, m.old_id::integer, e.at FROM events e JOIN connector_uuid_ids('parent') m ON m.new_id = e.parent_id) d;
 
 SELECT connector_uuid_revert('parent');
 SELECT count(*) AS events_differing FROM (SELECT * FROM snap_events EXCEPT SELECT * FROM events) d;

@@ -44,11 +44,15 @@ SELECT count(*) AS checks FROM connector_uuid_verify(strict => true);
 -- the README's translation: a uuid column filled from the id map
 ALTER TABLE audit_log ADD COLUMN connector_uuid uuid;
 UPDATE audit_log SET connector_uuid = connector_uuid_lookup('mcp_connectors'::regclass, connector_id::bigint);
-SELECT count(*) AS translated, bool_and(a.connector_uuid = m.new_id) AS match_map,
+SELECT count(*) AS translated, bool_and(a.connector_uuid = m.new_id) AS match_ids,
        bool_and(EXISTS (SELECT 1 FROM mcp_connectors c WHERE c.id = a.connector_uuid)) AS found
-FROM audit_log a JOIN connector_uuid_map m
-  ON m.table_id = (SELECT table_id FROM connector_uuid_tables WHERE table_name = 'mcp_connectors')
- AND m.old_id = a.connector_id;
+FROM audit_log a JOIN connector_uuid_ids('mcp_connectors') m ON m.old_id = a.connector_id;
+-- or the same with a join: every row's old and new id
+UPDATE audit_log a SET connector_uuid = NULL;
+UPDATE audit_log a SET connector_uuid = m.new_id
+FROM connector_uuid_ids('mcp_connectors') m WHERE m.old_id = a.connector_id;
+SELECT count(*) AS translated, bool_and(a.connector_uuid = connector_uuid_lookup('mcp_connectors'::regclass, a.connector_id::bigint)) AS match_lookup
+FROM audit_log a WHERE a.connector_uuid IS NOT NULL;
 ALTER TABLE audit_log DROP COLUMN connector_uuid;
 
 -- none left: verify says so

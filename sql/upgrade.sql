@@ -63,22 +63,23 @@ SELECT pg_get_viewdef('active_connector_names'::regclass);
 SELECT (SELECT count(*) FROM mcp_connectors) AS connectors,
        (SELECT count(*) FROM connector_access) AS access,
        (SELECT count(*) FROM mcp_servers) AS servers,
-       (SELECT count(*) FROM connector_uuid_map) AS mapped;
+       (SELECT count(*) FROM connector_uuid_ids('mcp_connectors') WHERE old_id IS NOT NULL) AS translated,
+       (SELECT count(*) FROM connector_uuid_map) AS map_rows;
 SELECT count(*) AS connectors_differing FROM (
     SELECT id, name, url, description, secret, created_by, created_at, is_active FROM snap_connectors
     EXCEPT
     SELECT m.old_id::integer, c.name, c.url, c.description, c.secret, c.created_by, c.created_at, c.is_active
-    FROM mcp_connectors c JOIN connector_uuid_map m ON m.new_id = c.id) d;
+    FROM mcp_connectors c JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = c.id) d;
 SELECT count(*) AS access_differing FROM (
     SELECT id, connector_id, user_id, granted_at FROM snap_access
     EXCEPT
     SELECT a.id, m.old_id::integer, a.user_id, a.granted_at
-    FROM connector_access a LEFT JOIN connector_uuid_map m ON m.new_id = a.connector_id) d;
+    FROM connector_access a LEFT JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = a.connector_id) d;
 SELECT count(*) AS servers_differing FROM (
     SELECT id, connector_id, name, config FROM snap_servers
     EXCEPT
     SELECT s.id, m.old_id::integer, s.name, s.config
-    FROM mcp_servers s LEFT JOIN connector_uuid_map m ON m.new_id = s.connector_id) d;
+    FROM mcp_servers s LEFT JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = s.connector_id) d;
 SELECT (SELECT count(*) FROM connector_access WHERE connector_id IS NULL) AS null_access,
        (SELECT count(*) FROM snap_access WHERE connector_id IS NULL) AS null_access_before,
        (SELECT count(*) FROM mcp_servers WHERE connector_id IS NULL) AS null_servers,
@@ -87,7 +88,7 @@ SELECT count(*) AS grants_differing FROM (
     SELECT connector_id, grants FROM snap_grants
     EXCEPT
     SELECT m.old_id::integer, g.grants FROM access_per_connector g
-    LEFT JOIN connector_uuid_map m ON m.new_id = g.connector_id) d;
+    LEFT JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = g.connector_id) d;
 
 -- every id is an RFC 9562 version 4 UUID
 SELECT count(*) FILTER (WHERE substr(id::text, 15, 1) <> '4'
@@ -99,11 +100,11 @@ INSERT INTO mcp_connectors (name, url) VALUES ('after upgrade', 'https://new.exa
 RETURNING substr(id::text, 15, 1) AS version;
 
 -- CASCADE DELETE works on both children
-SELECT (SELECT count(*) FROM connector_access a JOIN connector_uuid_map m ON m.new_id = a.connector_id WHERE m.old_id = 1) AS access_of_1,
-       (SELECT count(*) FROM mcp_servers s JOIN connector_uuid_map m ON m.new_id = s.connector_id WHERE m.old_id = 1) AS servers_of_1;
-DELETE FROM mcp_connectors WHERE id = (SELECT new_id FROM connector_uuid_map WHERE old_id = 1);
-SELECT (SELECT count(*) FROM connector_access a JOIN connector_uuid_map m ON m.new_id = a.connector_id WHERE m.old_id = 1) AS access_of_1,
-       (SELECT count(*) FROM mcp_servers s JOIN connector_uuid_map m ON m.new_id = s.connector_id WHERE m.old_id = 1) AS servers_of_1;
+SELECT (SELECT count(*) FROM connector_access a JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = a.connector_id WHERE m.old_id = 1) AS access_of_1,
+       (SELECT count(*) FROM mcp_servers s JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = s.connector_id WHERE m.old_id = 1) AS servers_of_1;
+DELETE FROM mcp_connectors WHERE id = (SELECT new_id FROM connector_uuid_ids('mcp_connectors') WHERE old_id = 1);
+SELECT (SELECT count(*) FROM connector_access a JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = a.connector_id WHERE m.old_id = 1) AS access_of_1,
+       (SELECT count(*) FROM mcp_servers s JOIN connector_uuid_ids('mcp_connectors') m ON m.new_id = s.connector_id WHERE m.old_id = 1) AS servers_of_1;
 
 -- the application's migration tool agrees
 SELECT version_num FROM alembic_version;

@@ -26,7 +26,7 @@ int			cu_lock_timeout_ms = 3000;
 int			cu_lock_retries = 5;
 bool		cu_revalidate_fkeys = false;
 bool		cu_allow_renumber = false;
-bool		cu_full_map = true;
+bool		cu_full_map = false;
 bool		cu_revert_to_bigint = false;
 int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
@@ -111,7 +111,7 @@ _PG_init(void)
 							 "Write every old id and its uuid to connector_uuid_map.",
 							 "Off (v4 only): write only the pairs that cannot be derived from the table's key; "
 							 "connector_uuid_lookup() derives the others.  Saves a pass and the map's size and WAL.",
-							 &cu_full_map, true,
+							 &cu_full_map, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("connector_uuid.progress",
 							 "Where migration progress is reported.",

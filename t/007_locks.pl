@@ -138,11 +138,11 @@ is($node->safe_psql('gen', q{SELECT format_type(atttypid, atttypmod) FROM pg_att
 
 # --- the application waits at most one lock_timeout ----------------------
 
-# the migration retries against a session holding the id map (which a step
-# writes); meanwhile the application reads mcp_connectors with a
+# the migration retries against a session holding the history (which a
+# step writes); meanwhile the application reads mcp_connectors with a
 # lock_timeout a bit above connector_uuid.lock_timeout: it never fails
 {
-	my $holder = hold_lock($node, 'app', 'LOCK TABLE connector_uuid_map IN SHARE MODE');
+	my $holder = hold_lock($node, 'app', 'LOCK TABLE connector_uuid_history IN SHARE MODE');
 	my $watcher = new_watcher($node);
 	my $run = start_sql(
 		$node, 'app',
@@ -157,8 +157,8 @@ is($node->safe_psql('gen', q{SELECT format_type(atttypid, atttypmod) FROM pg_att
 	is($ret, 0, 'the application never waited more than 1 s for mcp_connectors while the migration retried')
 	  or diag($err);
 	isnt(finish_sql($run), 0, 'the migration gave up');
-	like($run->{err}, qr/could not lock table "public\.connector_uuid_map" in ROW EXCLUSIVE mode/,
-		'on the id map');
+	like($run->{err}, qr/could not lock table "public\.connector_uuid_history" in ROW EXCLUSIVE mode/,
+		'on the history');
 	release_lock($holder);
 	close_watcher($watcher);
 	is(version_of($node, 'app'), '1.0', 'still at 1.0');

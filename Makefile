@@ -32,6 +32,7 @@ OBJS = \
 	src/swap.o \
 	src/worker.o \
 	src/walpace.o \
+	src/pagerewrite.o \
 	src/spi_util.o
 PGFILEDESC = "connector_uuid - integer primary keys to UUID and back, without loss"
 
@@ -42,7 +43,7 @@ DATA = connector_uuid--1.0.sql connector_uuid--1.0--2.0.sql connector_uuid--2.0-
 DATA_built = connector_uuid--2.0.sql
 EXTRA_CLEAN = connector_uuid--2.0.sql
 
-REGRESS = install plan upgrade downgrade adopt errors privileges hostile overloads schema_app schema_objects partitioned convert idmap translate softref grants trust_owner trust_reads trust_planner registry_tamper revert_range locks update_paths online
+REGRESS = install plan upgrade downgrade adopt errors privileges hostile overloads schema_app schema_objects partitioned convert idmap translate pagerewrite softref grants trust_owner trust_reads trust_planner registry_tamper revert_range locks update_paths online
 REGRESS_OPTS = --load-extension=uuid-ossp
 ISOLATION = concurrent_dml lock_wait concurrent_convert online_dml online_swap online_sync_ids
 ISOLATION_OPTS = --load-extension=uuid-ossp

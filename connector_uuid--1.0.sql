@@ -239,6 +239,17 @@ RETURNS TABLE (old_id bigint, new_id uuid)
 AS 'MODULE_PATHNAME', 'connector_uuid_ids'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
+-- The table access method the offline rewrites name so that they write
+-- whole pages, as CLUSTER does (src/pagerewrite.c): heap's, but for the
+-- rewrite's inserts; refused for any other table.  No table keeps it.
+CREATE FUNCTION @extschema@.connector_uuid_rewrite_handler(internal)
+RETURNS table_am_handler
+AS 'MODULE_PATHNAME', 'connector_uuid_rewrite_handler'
+LANGUAGE C STRICT;
+CREATE ACCESS METHOD connector_uuid_rewrite TYPE TABLE HANDLER @extschema@.connector_uuid_rewrite_handler;
+COMMENT ON ACCESS METHOD connector_uuid_rewrite IS
+    'connector_uuid: heap, written a page at a time by the offline rewrites (only while one runs)';
+
 -- Version 7 UUIDs: of an existing row (its time and old id), and new ones
 -- (the default of a key converted with the v7 strategy).
 CREATE FUNCTION @extschema@.connector_uuid_v7(at timestamptz, old_id bigint)

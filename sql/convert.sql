@@ -33,7 +33,7 @@ CREATE TABLE snap_shipments AS SELECT * FROM shipments;
 -- the plan for orders: one rewrite per table, the two columns of shipments
 -- in one pass
 SELECT step, relation, lock_mode FROM connector_uuid_plan('orders'::regclass) ORDER BY step;
-SELECT statement FROM connector_uuid_plan('orders'::regclass) WHERE statement LIKE 'ALTER TABLE shop.shipments ALTER%';
+SELECT statement FROM connector_uuid_plan('orders'::regclass) WHERE statement LIKE 'ALTER TABLE shop.shipments %ALTER COLUMN%';
 -- a bare string is a direction, not a table: the hint says how to name one
 SELECT * FROM connector_uuid_plan('orders');
 

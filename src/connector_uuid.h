@@ -75,6 +75,7 @@ extern int	cu_lock_retries;
 extern bool cu_revalidate_fkeys;
 extern bool cu_allow_renumber;
 extern bool cu_full_map;
+extern bool cu_page_rewrite;
 extern bool cu_revert_to_bigint;
 extern int	cu_progress_level;
 extern int	cu_strategy;
@@ -92,5 +93,10 @@ extern void cu_walpace_flush_written(void);
 /* strategies by name (idgen.c) */
 extern const char *cu_strategy_name(CuStrategy strategy);
 extern CuStrategy cu_strategy_from_name(const char *name);
+
+/* pagerewrite.c: the rewrites write whole pages */
+extern const char *cu_page_rewrite_clause(Oid relid);
+extern void cu_page_rewrite_arm(void);
+extern void cu_page_rewrite_disarm(Oid relid);
 
 #endif							/* CONNECTOR_UUID_H */

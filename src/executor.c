@@ -112,7 +112,11 @@ run_sql(CuStep *step)
 		cu_enter(&cx, step->run_as, SECURITY_RESTRICTED_OPERATION);
 	else if (OidIsValid(grantor))
 		cu_enter(&cx, grantor, SECURITY_LOCAL_USERID_CHANGE);
+	if (step->page_rewrite)
+		cu_page_rewrite_arm();
 	rc = SPI_execute(run, false, 0);
+	if (step->page_rewrite)
+		cu_page_rewrite_disarm(step->relid);
 	if (OidIsValid(step->run_as) || OidIsValid(grantor))
 		cu_leave(&cx);
 	/* (a rule may rewrite the application's DML: SPI_OK_REWRITTEN) */

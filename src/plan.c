@@ -272,7 +272,7 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 	}
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "ALTER TABLE %s", t->qualname);
+	appendStringInfo(&buf, "ALTER TABLE %s%s", t->qualname, cu_page_rewrite_clause(t->relid));
 	if (t->default_expr)
 		appendStringInfo(&buf, " ALTER COLUMN %s DROP DEFAULT,", pk);
 	appendStringInfo(&buf, " ALTER COLUMN %s TYPE %s USING %s", pk, newtype,
@@ -289,6 +289,7 @@ plan_rewrite_key_table(CuPlan *plan, List *groups, const char *inttype,
 	step = cu_plan_add(plan, CU_STEP_SQL, t->relid, t->relname, AccessExclusiveLock, buf.data,
 					   "rewrite %s rows with their new ids", cu_count_words(t->reltuples));
 	step->rewrites = true;
+	step->page_rewrite = *cu_page_rewrite_clause(t->relid) != '\0';
 	/* the rewrite evaluates CHECK constraints and generated columns */
 	step->run_as = cu_rel_owner(t->relid);
 }
@@ -310,7 +311,8 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 		if (g->relid == plan->target->relid)
 			continue;
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "ALTER TABLE %s", cu_qualify(g->nspname, g->relname));
+		appendStringInfo(&buf, "ALTER TABLE %s%s", cu_qualify(g->nspname, g->relname),
+						 cu_page_rewrite_clause(g->relid));
 		foreach(lc2, g->fkeys)
 		{
 			CuForeignKey *fk = lfirst(lc2);
@@ -325,6 +327,7 @@ plan_rewrite_children(CuPlan *plan, List *groups, const char *inttype)
 		step = cu_plan_add(plan, CU_STEP_SQL, g->relid, g->relname, AccessExclusiveLock, buf.data,
 						   "rewrite %s rows with their new references", cu_count_words((double) cu_rel_tuples(g->relid)));
 		step->rewrites = true;
+		step->page_rewrite = *cu_page_rewrite_clause(g->relid) != '\0';
 		step->run_as = cu_rel_owner(g->relid);
 		/* ALTER TABLE recurses to the partitions */
 		cu_step_lock_tree(step, g->relid, AccessExclusiveLock);

@@ -67,6 +67,8 @@ typedef struct CuStep
 	bool		row_lock;		/* CU_STEP_LOCK: run sql (which locks rows
 								 * FOR UPDATE) instead of locking the table */
 	bool		rewrites;		/* rewrites the table: report rows */
+	bool		page_rewrite;	/* its ALTER TABLE writes whole pages
+								 * (pagerewrite.c): arm it */
 	CuForeignKey *fkey;			/* CU_ACT_FK_TRIGGERS: its foreign key */
 	Oid			swap_from;		/* CU_ACT_SWAP_KEY: the primary key now */
 	Oid			swap_to;		/* and the unique constraint to make it */

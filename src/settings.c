@@ -27,6 +27,7 @@ int			cu_lock_retries = 5;
 bool		cu_revalidate_fkeys = false;
 bool		cu_allow_renumber = false;
 bool		cu_full_map = false;
+bool		cu_page_rewrite = true;
 bool		cu_revert_to_bigint = false;
 int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
@@ -112,6 +113,13 @@ _PG_init(void)
 							 "Off (v4 only): write only the pairs that cannot be derived from the table's key; "
 							 "connector_uuid_lookup() derives the others.  Saves a pass and the map's size and WAL.",
 							 &cu_full_map, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.page_rewrite",
+							 "Let the offline rewrites write whole pages, as CLUSTER does.",
+							 "On (PostgreSQL 15 and later, tables of access method heap): each rewrite fills pages in memory "
+							 "and writes and WAL-logs each one whole (access method connector_uuid_rewrite), instead of "
+							 "one WAL record and one buffer lookup per row.  Off: the plain ALTER TABLE rewrite.",
+							 &cu_page_rewrite, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("connector_uuid.progress",
 							 "Where migration progress is reported.",

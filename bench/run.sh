@@ -30,9 +30,10 @@ all_contenders=(floor floor_uuid seed upgrade upgrade_full_map downgrade upgrade
 scales=100000,300000,1000000
 out=$repo/bench/results
 only=floor,floor_uuid,seed,upgrade,upgrade_full_map,downgrade
+repeat=1
 inside=no
 usage() {
-    echo "usage: bash bench/run.sh [--scales N,N,...] [--out DIR] [--only $(IFS=,; echo "${all_contenders[*]}")]" >&2
+    echo "usage: bash bench/run.sh [--scales N,N,...] [--out DIR] [--repeat N] [--only $(IFS=,; echo "${all_contenders[*]}")]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
         --scales) [ $# -ge 2 ] || usage; scales=$2; shift 2 ;;
         --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
         --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
+        --repeat) [ $# -ge 2 ] || usage; repeat=$2; shift 2 ;;
         --inside) inside=yes; shift ;;
         --server) inside=server; shift ;;
         -h|--help) usage ;;
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [[ $scales =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--scales: comma-separated integers" >&2; exit 2; }
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "--repeat: a positive integer" >&2; exit 2; }
 IFS=, read -r -a wanted <<< "$only"
 for c in "${wanted[@]}"; do
     [[ " ${all_contenders[*]} " == *" $c "* ]] || { echo "unknown contender: $c" >&2; usage; }
@@ -74,7 +77,7 @@ if [ "$inside" = no ]; then
     out=$(cd "$out" && pwd)
     opts=()
     for s in "${settings[@]}"; do opts+=(-o "$s"); done
-    exec pg_virtualenv -t "${opts[@]}" bash "$0" --inside --scales "$scales" --out "$out" \
+    exec pg_virtualenv -t "${opts[@]}" bash "$0" --inside --scales "$scales" --out "$out" --repeat "$repeat" \
         --only "$(IFS=,; echo "${contenders[*]}")"
 fi
 if [ "$inside" = server ]; then
@@ -157,25 +160,27 @@ types_sql="SELECT string_agg(format_type(atttypid, NULL), ',' ORDER BY attrelid:
 # Row counts and the links, independent of the id type: every child row with
 # the name of the connector it points to (names are unique in the fixture).
 links_sql=$(cat <<'SQL'
+-- (each digest is the sum of the rows' hashes, 60 bits of md5 each: a
+-- string of every row would pass 1 GB at 10M slots)
 SELECT (SELECT count(*) FROM mcp_connectors) || ' connectors, '
     || (SELECT count(*) || ' access rows (' || count(a.connector_id) || ' linked, ' || count(c.id)
-               || ' resolve), ' || md5(string_agg(a.id || ':' || coalesce(c.name, '-') || ':' || a.user_id,
-                                                  ',' ORDER BY a.id))
+               || ' resolve), ' || sum(('x' || left(md5(a.id || ':' || coalesce(c.name, '-') || ':' || a.user_id), 15))::bit(60)::bigint::numeric)
         FROM connector_access a LEFT JOIN mcp_connectors c ON c.id = a.connector_id) || ', '
     || (SELECT count(*) || ' servers (' || count(s.connector_id) || ' linked, ' || count(c.id)
-               || ' resolve), ' || md5(string_agg(s.id || ':' || coalesce(c.name, '-') || ':' || s.name,
-                                                  ',' ORDER BY s.id))
+               || ' resolve), ' || sum(('x' || left(md5(s.id || ':' || coalesce(c.name, '-') || ':' || s.name), 15))::bit(60)::bigint::numeric)
         FROM mcp_servers s LEFT JOIN mcp_connectors c ON c.id = s.connector_id) || ', connectors '
-    || (SELECT md5(string_agg(md5(row(name, url, description, secret, created_by, created_at, is_active)::text),
-                              ',' ORDER BY name)) FROM mcp_connectors)
+    || (SELECT sum(('x' || left(md5(row(name, url, description, secret, created_by, created_at, is_active)::text), 15))::bit(60)::bigint::numeric)
+        FROM mcp_connectors)
 SQL
 )
 # The integer ids themselves (only comparable where the result is integer:
 # the floor, and the downgrade, which must give back every original id)
 ids_sql=$(cat <<'SQL'
-SELECT md5((SELECT string_agg(id::text, ',' ORDER BY id) FROM mcp_connectors) || '/'
-        || (SELECT string_agg(id || ':' || coalesce(connector_id::text, '-'), ',' ORDER BY id) FROM connector_access) || '/'
-        || (SELECT string_agg(id || ':' || coalesce(connector_id::text, '-'), ',' ORDER BY id) FROM mcp_servers))
+SELECT (SELECT count(*) || ' ' || sum(('x' || left(md5(id::text), 15))::bit(60)::bigint::numeric) FROM mcp_connectors) || '/'
+    || (SELECT count(*) || ' ' || sum(('x' || left(md5(id || ':' || coalesce(connector_id::text, '-')), 15))::bit(60)::bigint::numeric)
+        FROM connector_access) || '/'
+    || (SELECT count(*) || ' ' || sum(('x' || left(md5(id || ':' || coalesce(connector_id::text, '-')), 15))::bit(60)::bigint::numeric)
+        FROM mcp_servers)
 SQL
 )
 
@@ -220,6 +225,36 @@ poll_memory() {
 
 # measure DB LABEL STEP: one contender on its own clone; prints
 # "secs wal idle_kb peak_kb", or "FAILED" if the step failed
+# A fresh clone of the template for contender $2 as database $1, with
+# what the contender starts from (an upgraded clone for floor_uuid and the
+# downgrades); sets step (what is measured) and want (the key type after it).
+prepare_contender() {
+    local db=$1 c=$2 tmpl=$3
+    q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
+        -c "CREATE DATABASE $db TEMPLATE $tmpl"
+    q -d postgres -c "ALTER DATABASE $db SET log_min_duration_statement = 0"
+    case $c in
+        floor) step="VACUUM FULL $tables;"; want=integer ;;
+        floor_uuid)
+            q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
+            step="VACUUM FULL $tables;"; want=uuid ;;
+        seed) step="\\i $repo/bench/seed.sql"; want=uuid ;;
+        upgrade) step="ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
+        upgrade_full_map) step="SET connector_uuid.full_map = on;
+ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
+        downgrade)
+            q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
+            step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
+        upgrade_v5|upgrade_v7)
+            step="SET connector_uuid.strategy = ${c#upgrade_};
+ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
+        downgrade_v5|downgrade_v7)
+            q -d "$db" -c "SET connector_uuid.progress = off" -c "SET connector_uuid.strategy = ${c#downgrade_}" \
+                -c "ALTER EXTENSION connector_uuid UPDATE"
+            step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
+    esac
+}
+
 measure() {
     local db=$1 label=$2 step=$3
     local pidfile=$work/$label.pid stop=$work/$label.stop mem=$work/$label.mem log=$logs/$n-$label.log
@@ -310,6 +345,7 @@ echo "slots,connectors,access_rows,servers,contender,seconds,wal_bytes,size_afte
     echo
     echo "Each contender runs on its own clone (CREATE DATABASE ... TEMPLATE) of one template holding the 1.0"
     echo "fixture (\`fixture/app-1.0.sql\`) with \`uuid-ossp\` and \`connector_uuid\` 1.0 installed, after a CHECKPOINT."
+    [ "$repeat" -gt 1 ] && echo "Each contender ran $repeat times, each time on a fresh clone; the table shows the round with the median time (its WAL and memory too; the step times are the last round's)."
     echo
     echo "* **floor**: \`VACUUM FULL mcp_connectors, connector_access, mcp_servers\` (one rewrite and index rebuild per table);"
     echo "* **floor_uuid**: the same \`VACUUM FULL\` of the three tables in their uuid shape (on a clone upgraded first,"
@@ -357,30 +393,22 @@ for n in "${scale_list[@]}"; do
     } >> "$md"
     for c in "${contenders[@]}"; do
         db=bench_${c}_$n
-        q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
-            -c "CREATE DATABASE $db TEMPLATE $tmpl"
-        q -d postgres -c "ALTER DATABASE $db SET log_min_duration_statement = 0"
-        case $c in
-            floor) step="VACUUM FULL $tables;"; want=integer ;;
-            floor_uuid)
-                q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
-                step="VACUUM FULL $tables;"; want=uuid ;;
-            seed) step="\\i $repo/bench/seed.sql"; want=uuid ;;
-            upgrade) step="ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
-            upgrade_full_map) step="SET connector_uuid.full_map = on;
-ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
-            downgrade)
-                q -d "$db" -c "SET connector_uuid.progress = off" -c "ALTER EXTENSION connector_uuid UPDATE"
-                step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
-            upgrade_v5|upgrade_v7)
-                step="SET connector_uuid.strategy = ${c#upgrade_};
-ALTER EXTENSION connector_uuid UPDATE;"; want=uuid ;;
-            downgrade_v5|downgrade_v7)
-                q -d "$db" -c "SET connector_uuid.progress = off" -c "SET connector_uuid.strategy = ${c#downgrade_}" \
-                    -c "ALTER EXTENSION connector_uuid UPDATE"
-                step="ALTER EXTENSION connector_uuid UPDATE TO '1.0';"; want=integer ;;
-        esac
-        result=$(measure "$db" "$c" "$step")
+        # each round on a fresh clone; the round with the median time counts
+        # (the last clone stays for the checks below)
+        rounds=()
+        for ((round = 1; round <= repeat; round++)); do
+            prepare_contender "$db" "$c" "$tmpl"
+            # the writes of the clone (and of the template, for the first
+            # contender) reach the disk before the clock starts
+            sync
+            result=$(measure "$db" "$c" "$step")
+            [ "$result" = FAILED ] && break
+            rounds+=("$result")
+        done
+        if [ "$result" != FAILED ]; then
+            result=$(printf '%s\n' "${rounds[@]}" | sort -n -k1,1 | sed -n "$(( (${#rounds[@]} + 1) / 2 ))p")
+            [ "$repeat" -gt 1 ] && echo "   $c: rounds (seconds): $(printf '%s\n' "${rounds[@]}" | awk '{ printf "%s ", $1 }')"
+        fi
         if [ "$result" = FAILED ]; then
             echo "$n,$connectors,$access,$servers,$c,,,,,,,,,,,FAILED,,,," >> "$csv"
             echo "| $c | failed | | | | | | | | | | | | FAILED, see logs/$n-$c.log |" >> "$md"

@@ -603,13 +603,11 @@ cu_check_new_ids(CuPlan *plan)
 						 SPI_OK_SELECT, 1, argtypes, values, NULL);
 		mapped = cu_spi_getint64(0, 1, &isnull);
 		cu_enter(&cx, cu_rel_owner(t->relid), SECURITY_RESTRICTED_OPERATION);
-		cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE %s(t.%s, $1, true) IS NULL), "
-								  "       %s FROM %s t",
-								  cu_extension_qual("connector_uuid_to_int"), pk,
-								  derivable ?
-								  psprintf("pg_catalog.max(%s(t.%s, $1, true))", cu_extension_qual("connector_uuid_to_int"), pk) :
-								  "NULL::pg_catalog.int8",
-								  t->qualname),
+		/* (OFFSET 0: each row's integer is computed once, not per aggregate) */
+		cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE s.n IS NULL), %s "
+								  "FROM (SELECT %s(t.%s, $1, true) AS n FROM %s t OFFSET 0) s",
+								  derivable ? "pg_catalog.max(s.n)" : "NULL::pg_catalog.int8",
+								  cu_extension_qual("connector_uuid_to_int"), pk, t->qualname),
 						 SPI_OK_SELECT, 1, argtypes, values, NULL);
 		cu_leave(&cx);
 		count = cu_spi_getint64(0, 1, &isnull);

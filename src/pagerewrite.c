@@ -280,7 +280,19 @@ rewrite_finish_bulk_insert(Relation rel, int options)
 	record_heap_access_method(RelationGetRelid(rel));
 }
 
-/* Creating storage: only for a rewrite step's new heap */
+/* The new heap's TOAST table is a plain heap (heap's callback names its own) */
+static Oid
+rewrite_toast_am(Relation rel)
+{
+	return HEAP_TABLE_AM_OID;
+}
+
+#endif							/* PG_VERSION_NUM >= 150000 */
+
+/*
+ * Creating storage: only for a rewrite step's new heap (never before
+ * PostgreSQL 15, where no step uses the access method)
+ */
 #if PG_VERSION_NUM >= 160000
 static void
 rewrite_set_new_storage(Relation rel, const RelFileLocator *newrlocator, char persistence,
@@ -307,14 +319,6 @@ rewrite_set_new_storage(Relation rel, const RelFileNode *newrnode, char persiste
 }
 #endif
 
-/* The new heap's TOAST table is a plain heap (heap's callback names its own) */
-static Oid
-rewrite_toast_am(Relation rel)
-{
-	return HEAP_TABLE_AM_OID;
-}
-
-#endif							/* PG_VERSION_NUM >= 150000 */
 
 /*
  * connector_uuid_rewrite_handler(internal) returns table_am_handler
@@ -333,11 +337,11 @@ connector_uuid_rewrite_handler(PG_FUNCTION_ARGS)
 		rewrite_methods.tuple_insert = rewrite_tuple_insert;
 		rewrite_methods.finish_bulk_insert = rewrite_finish_bulk_insert;
 		rewrite_methods.relation_toast_am = rewrite_toast_am;
+#endif
 #if PG_VERSION_NUM >= 160000
 		rewrite_methods.relation_set_new_filelocator = rewrite_set_new_storage;
 #else
 		rewrite_methods.relation_set_new_filenode = rewrite_set_new_storage;
-#endif
 #endif
 		rewrite_methods_ready = true;
 	}

@@ -293,16 +293,22 @@ rewrite_toast_am(Relation rel)
  * Creating storage: only for a rewrite step's new heap (never before
  * PostgreSQL 15, where no step uses the access method)
  */
-#if PG_VERSION_NUM >= 160000
 static void
-rewrite_set_new_storage(Relation rel, const RelFileLocator *newrlocator, char persistence,
-						TransactionId *freezeXid, MultiXactId *minmulti)
+require_armed(void)
 {
 	if (!armed)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("access method \"%s\" is only for the table rewrites of connector_uuid", CU_REWRITE_AM),
 				 errhint("Create the table with access method heap.")));
+}
+
+#if PG_VERSION_NUM >= 160000
+static void
+rewrite_set_new_storage(Relation rel, const RelFileLocator *newrlocator, char persistence,
+						TransactionId *freezeXid, MultiXactId *minmulti)
+{
+	require_armed();
 	GetHeapamTableAmRoutine()->relation_set_new_filelocator(rel, newrlocator, persistence, freezeXid, minmulti);
 }
 #else
@@ -310,11 +316,7 @@ static void
 rewrite_set_new_storage(Relation rel, const RelFileNode *newrnode, char persistence,
 						TransactionId *freezeXid, MultiXactId *minmulti)
 {
-	if (!armed)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("access method \"%s\" is only for the table rewrites of connector_uuid", CU_REWRITE_AM),
-				 errhint("Create the table with access method heap.")));
+	require_armed();
 	GetHeapamTableAmRoutine()->relation_set_new_filenode(rel, newrnode, persistence, freezeXid, minmulti);
 }
 #endif

@@ -21,6 +21,8 @@ OBJS = \
 	src/registry.o \
 	src/idmap.o \
 	src/translate.o \
+	src/keyexport.o \
+	src/replication.o \
 	src/idgen.o \
 	src/verify.o \
 	src/security.o \

@@ -239,6 +239,29 @@ RETURNS TABLE (old_id bigint, new_id uuid)
 AS 'MODULE_PATHNAME', 'connector_uuid_ids'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
+-- Logical replication (src/keyexport.c): a table's id mapping (strategy,
+-- key, the pairs the key does not derive) exported from one database and
+-- imported into another before its conversion, so both give every row the
+-- same uuid without copying a row; and its fingerprint (the same
+-- fingerprint: the same ids), which any role may read (it is a hash) so
+-- that a subscriber's verify can ask its publisher over the subscription's
+-- own connection.
+CREATE FUNCTION @extschema@.connector_uuid_export(pk_table regclass)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'connector_uuid_export'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.connector_uuid_import(pk_table regclass, export jsonb, replace boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'connector_uuid_import'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.connector_uuid_fingerprint(pk_table regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'connector_uuid_fingerprint'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- The table access method the offline rewrites name so that they write
 -- whole pages, as CLUSTER does (src/pagerewrite.c): heap's, but for the
 -- rewrite's inserts; refused for any other table.  No table keeps it.
@@ -356,6 +379,8 @@ REVOKE ALL ON FUNCTION @extschema@.connector_uuid_upgrade(boolean),
     @extschema@.connector_uuid_revert(regclass),
     @extschema@.connector_uuid_lookup(regclass, bigint),
     @extschema@.connector_uuid_ids(regclass),
+    @extschema@.connector_uuid_export(regclass),
+    @extschema@.connector_uuid_import(regclass, jsonb, boolean),
     @extschema@.connector_uuid_plan(regclass, text, text, boolean, uuid, name),
     @extschema@.connector_uuid_status(),
     @extschema@.connector_uuid_finalize(regclass),

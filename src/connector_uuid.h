@@ -77,6 +77,7 @@ extern bool cu_allow_renumber;
 extern bool cu_full_map;
 extern bool cu_page_rewrite;
 extern bool cu_revert_to_bigint;
+extern bool cu_allow_replicated;
 extern int	cu_progress_level;
 extern int	cu_strategy;
 extern char *cu_namespace;

@@ -162,6 +162,21 @@ extern void cu_preflight_tables(CuPlan *plan);
 extern void cu_preflight_steps(CuPlan *plan);
 extern void cu_check_new_ids(CuPlan *plan);
 
+/* replication.c: a subscription that carries the tables */
+typedef struct CuSubscription
+{
+	Oid			oid;
+	char	   *name;
+	bool		enabled;
+	char	   *slot;
+} CuSubscription;
+
+extern List *cu_replication_check(CuPlan *plan);
+extern List *cu_subscriptions_of(List *relids);
+extern List *cu_publications_of(List *relids);
+extern bool cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relname,
+								 char **fingerprint, char **keytype, char **error);
+
 /* privcheck.c */
 extern void cu_check_privileges(CuPlan *plan);
 

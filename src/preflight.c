@@ -4,7 +4,7 @@
  *	  Every refusal of a conversion that is known before anything changes:
  *	  the state of the tables, owners, the registry, orphaned references,
  *	  shapes of schema a type change would trip over, the dry run, the v7
- *	  timestamps, publications, and the range of a revert's new integers.
+ *	  timestamps, logical replication (replication.c), and the range of a revert's new integers.
  *
  * plan.c calls these while it builds a plan, so bad input is refused
  * before the first statement runs, and a DBA sees the same error from
@@ -398,57 +398,6 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 }
 
 /*
- * Refuse tables that are published for logical replication: a subscriber
- * would receive uuids for integer columns (or integers for uuid columns).
- * The hint points to connector_uuid_plan() for the statements the
- * subscriber needs.
- */
-static void
-check_publications(CuPlan *plan)
-{
-	List	   *relids = list_make1_oid(plan->target->relid);
-	ListCell   *lc;
-
-	foreach(lc, plan->target->fkeys)
-		relids = lappend_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
-	foreach(lc, relids)
-	{
-		/* the table or one of its partitions, listed or in a listed schema */
-		cu_spi_select_oid("WITH tree AS (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c "
-						  "  WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t) "
-						  "     OR c.oid OPERATOR(pg_catalog.=) $1) "
-						  "SELECT x.pubname, x.what FROM ("
-						  "SELECT p.pubname, 'FOR ALL TABLES' AS what FROM pg_catalog.pg_publication p WHERE p.puballtables "
-						  "UNION ALL SELECT p.pubname, pg_catalog.format('table %s', r.prrelid::pg_catalog.regclass) "
-						  "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_rel r "
-						  "  ON r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid IN (SELECT tree.oid FROM tree) "
-#if PG_VERSION_NUM >= 150000
-						  "UNION ALL SELECT p.pubname, pg_catalog.format('FOR TABLES IN SCHEMA %I', n.nspname) "
-						  "FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_namespace pn "
-						  "  ON pn.pnpubid OPERATOR(pg_catalog.=) p.oid AND pn.pnnspid IN (SELECT tree.relnamespace FROM tree) "
-						  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) pn.pnnspid "
-#endif
-						  ") x ORDER BY 1, 2 LIMIT 1", lfirst_oid(lc));
-		if (SPI_processed > 0)
-		{
-			char	   *pubname = pstrdup(cu_spi_getstring(0, 1));
-			char	   *what = pstrdup(cu_spi_getstring(0, 2));
-
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("table \"%s\" is part of publication \"%s\"",
-							get_rel_name(lfirst_oid(lc)), pubname),
-					 errdetail("The publication publishes it (%s).  Logical replication would send %s values to a subscriber whose columns are still %s.",
-							   what,
-							   plan->direction == CU_TO_UUID ? "uuid" : "integer",
-							   plan->direction == CU_TO_UUID ? "integer" : "uuid"),
-					 errhint("Remove the tables from the publication, convert publisher and subscriber, then add them back.  "
-							 "See connector_uuid_plan() for the statements the subscriber needs; it must use the same id map.")));
-		}
-	}
-}
-
-/*
  * A table with no registry row under its name, at uuid: if it was
  * converted under another name (renamed since), say so, rather than let
  * the revert find no id map (and renumber, with allow_renumber).
@@ -786,9 +735,12 @@ cu_preflight_tables(CuPlan *plan)
 		check_timestamp_column(t, plan->options);
 }
 
-/* Once the steps are planned: refuse published tables */
+/*
+ * Once the steps are planned: tables in logical replication, refused or
+ * checked against the procedure (replication.c), which says so in notes
+ */
 void
 cu_preflight_steps(CuPlan *plan)
 {
-	check_publications(plan);
+	plan->notes = list_concat(plan->notes, cu_replication_check(plan));
 }

@@ -63,6 +63,9 @@ extern int64 cu_int_type_max(Oid typid);
 extern void cu_registry_key(int table_id, uint8 *key);
 extern char *cu_registry_key_check(int table_id);
 
+/* keyexport.c */
+extern char *cu_fingerprint(int table_id);
+
 /* idmap.c */
 extern void cu_idmap_activate(int table_id, CuDirection direction, const char *qualname);
 extern void cu_idmap_deactivate(void);

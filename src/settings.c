@@ -29,6 +29,7 @@ bool		cu_allow_renumber = false;
 bool		cu_full_map = false;
 bool		cu_page_rewrite = true;
 bool		cu_revert_to_bigint = false;
+bool		cu_allow_replicated = false;
 int			cu_progress_level = INFO;
 int			cu_strategy = CU_STRATEGY_V4;
 char	   *cu_namespace = NULL;
@@ -108,6 +109,13 @@ _PG_init(void)
 							 "need integers past the recorded type's maximum.",
 							 &cu_revert_to_bigint, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("connector_uuid.allow_replicated",
+							 "Let a conversion run on tables in logical replication, checking the coordinated procedure.",
+							 "Off: tables that a publication publishes or a subscription replicates into are refused.  "
+							 "On: the publisher's slots must be inactive and caught up, the subscriber's subscriptions "
+							 "disabled and its mapping the publisher's (see the README, \"Logical replication\").",
+							 &cu_allow_replicated, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("connector_uuid.full_map",
 							 "Write every old id and its uuid to connector_uuid_map.",
 							 "Off (v4 only): write only the pairs that cannot be derived from the table's key; "

@@ -11,7 +11,8 @@
  * rows are added: whether the extension's version agrees with the tables
  * (and the fix when it does not), whether every access grant is linked, and
  * the integer columns left unconverted for want of a foreign key (softref.c;
- * informational, it always passes).
+ * informational, it always passes).  A last row compares, on a subscriber
+ * of the connector tables, the id mapping with its publisher's.
  *
  * Nothing here writes, so it runs on a hot standby.  It reads the catalogs;
  * a link check scans a child table only when no valid, enabled foreign key
@@ -422,6 +423,80 @@ check_soft_references(List *checks, const char *nsp, Oid parent)
 }
 
 /*
+ * On a subscriber of the connector tables: the id mapping here is the
+ * publisher's (the same fingerprint, keyexport.c), asked over each
+ * subscription's connection (replication.c).  Elsewhere it passes and says
+ * what it saw: a publisher's fingerprint is what its subscribers compare.
+ */
+static List *
+check_replication(List *checks, const char *nsp, Oid parent)
+{
+	const char *item = "same ids as the publisher (logical replication)";
+	static const char *const children[] = {"connector_access", "mcp_servers"};
+	List	   *relids;
+	List	   *subs;
+	List	   *pubs;
+	char	   *local = NULL;
+	StringInfoData buf;
+	bool		passed = true;
+	ListCell   *lc;
+
+	if (!OidIsValid(parent))
+		return add_check(checks, item, true, "table mcp_connectors does not exist");
+	relids = list_make1_oid(parent);
+	for (int i = 0; i < lengthof(children); i++)
+	{
+		Oid			relid = cu_lookup_table(nsp, children[i]);
+
+		if (OidIsValid(relid))
+			relids = lappend_oid(relids, relid);
+	}
+	subs = cu_subscriptions_of(relids);
+	pubs = cu_publications_of(relids);
+	if (subs == NIL && pubs == NIL)
+		return add_check(checks, item, true, "not replicated: no publication or subscription here carries the connector tables");
+	/* through the SECURITY DEFINER function: any role that verifies may read it */
+	cu_spi_select_oid(psprintf("SELECT %s($1::pg_catalog.regclass)", cu_extension_qual("connector_uuid_fingerprint")), parent);
+	local = pstrdup(cu_spi_getstring(0, 1));
+	initStringInfo(&buf);
+	if (pubs)
+	{
+		appendStringInfoString(&buf, "publisher (publication ");
+		foreach(lc, pubs)
+			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", (char *) lfirst(lc));
+		appendStringInfo(&buf, "): id mapping fingerprint %s, which verify on each subscriber compares with its own", local);
+	}
+	foreach(lc, subs)
+	{
+		CuSubscription *sub = lfirst(lc);
+		char	   *remote;
+		char	   *keytype;
+		char	   *error;
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		if (!cu_publisher_mapping(sub, nsp, "mcp_connectors", &remote, &keytype, &error))
+		{
+			passed = false;
+			appendStringInfo(&buf, "subscription %s: cannot compare with its publisher: %s",
+							 quote_identifier(sub->name), error);
+		}
+		else if (strcmp(remote, local) != 0)
+		{
+			passed = false;
+			appendStringInfo(&buf, "subscription %s: the id mapping here (fingerprint %s) differs from the publisher's (%s, its key is %s): "
+							 "the two sides give connectors different ids; fix: follow the README's procedure (\"Logical replication\"): "
+							 "connector_uuid_export() there, connector_uuid_import() here, before this side's migration",
+							 quote_identifier(sub->name), local, remote, keytype);
+		}
+		else
+			appendStringInfo(&buf, "subscription %s: fingerprint %s, the same as the publisher's (its key is %s)",
+							 quote_identifier(sub->name), local, keytype);
+	}
+	return add_check(checks, item, passed, buf.data);
+}
+
+/*
  * The whole checklist for the extension's current version.  Caller is
  * connected to SPI under a safe search_path.
  */
@@ -490,5 +565,6 @@ cu_verify(bool thorough)
 					   : "not installed; fix: CREATE EXTENSION \"uuid-ossp\"");
 	checks = check_default(checks, nsp, parent, at2);
 	checks = check_soft_references(checks, nsp, parent);
+	checks = check_replication(checks, nsp, parent);
 	return checks;
 }

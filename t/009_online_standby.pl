@@ -105,7 +105,7 @@ $primary->safe_psql('app', 'CREATE TABLE w.swap AS SELECT max(id) AS max_int FRO
 $primary->wait_for_catchup($standby);
 is($standby->safe_psql('app', 'SELECT phase FROM connector_uuid_progress LIMIT 1'), 'prepared',
 	'the standby replayed the preparation');
-is($standby->safe_psql('app', $all_passed), '13true', 'on the standby, prepared: all thirteen checks pass');
+is($standby->safe_psql('app', $all_passed), '14true', 'on the standby, prepared: all fourteen checks pass');
 uuids_right($standby, 0, 'on the standby, prepared');
 uuids_right($primary, 0, 'on the primary, prepared');
 
@@ -120,7 +120,7 @@ is(version_of($standby, 'app'), '2.0', 'the standby replayed the swap');
 is(column_types($standby, 'app'),
 	'connector_access.connector_id uuid, mcp_connectors.id uuid, mcp_servers.connector_id uuid',
 	'the standby has the uuid columns under the names');
-is($standby->safe_psql('app', $all_passed), '13true', 'on the standby, swapped: all thirteen checks pass');
+is($standby->safe_psql('app', $all_passed), '14true', 'on the standby, swapped: all fourteen checks pass');
 verify_ok($standby, 'app', 'on the standby, swapped');
 uuids_right($standby, 1, 'on the standby, swapped');
 uuids_right($primary, 1, 'on the primary, swapped');
@@ -135,7 +135,7 @@ is( $standby->safe_psql(
 		'app', q{SELECT count(*) FROM pg_attribute WHERE attrelid IN ('mcp_connectors'::regclass,
 		         'connector_access'::regclass, 'mcp_servers'::regclass) AND attname LIKE '%\_int' AND NOT attisdropped}),
 	'0', 'the standby replayed finalize: no integer columns');
-is($standby->safe_psql('app', $all_passed), '13true', 'on the standby, finalized: all thirteen checks pass');
+is($standby->safe_psql('app', $all_passed), '14true', 'on the standby, finalized: all fourteen checks pass');
 verify_ok($standby, 'app', 'on the standby, finalized');
 
 # --- the application stops: no error, and the standby has what the primary has

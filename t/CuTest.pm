@@ -126,7 +126,7 @@ sub verify_ok
 		q{SELECT count(*) || ' ' || bool_and(passed) FROM connector_uuid_verify(thorough => true)});
 	my $failed = failed_checks($node, $db, 1);
 	is($failed, '', "$what: every check of connector_uuid_verify() passes");
-	is($res, '13 true', "$what: thirteen checks, all passed");
+	is($res, '14 true', "$what: fourteen checks, all passed");
 	my ($ret, $out, $err) = $node->psql($db,
 		'SELECT count(*) FROM connector_uuid_verify(strict => true)');
 	is($ret, 0, "$what: connector_uuid_verify(strict => true) raises nothing")

@@ -45,7 +45,7 @@ DATA = connector_uuid--1.0.sql connector_uuid--1.0--2.0.sql connector_uuid--2.0-
 DATA_built = connector_uuid--2.0.sql
 EXTRA_CLEAN = connector_uuid--2.0.sql
 
-REGRESS = install plan upgrade downgrade adopt errors privileges hostile overloads schema_app schema_objects partitioned convert idmap translate pagerewrite softref grants trust_owner trust_reads trust_planner registry_tamper revert_range locks update_paths online
+REGRESS = install plan upgrade downgrade adopt errors privileges hostile overloads schema_app schema_objects partitioned convert idmap translate replication pagerewrite softref grants trust_owner trust_reads trust_planner registry_tamper revert_range locks update_paths online
 REGRESS_OPTS = --load-extension=uuid-ossp
 ISOLATION = concurrent_dml lock_wait concurrent_convert online_dml online_swap online_sync_ids
 ISOLATION_OPTS = --load-extension=uuid-ossp

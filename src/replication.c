@@ -590,6 +590,38 @@ cu_replication_check(CuPlan *plan)
 }
 
 /*
+ * The online mode's refusal: prepare adds twin columns and triggers that
+ * DDL replication would have to carry, so tables in logical replication
+ * (on either side) are converted by the offline procedure only.  Caller is
+ * connected to SPI.
+ */
+void
+cu_replication_refuse_online(CuTarget *t)
+{
+	List	   *relids = list_make1_oid(t->relid);
+	char	   *tree;
+	List	   *found;
+	ListCell   *lc;
+
+	foreach(lc, t->fkeys)
+		relids = list_append_unique_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
+	tree = tree_of(relids);
+	found = NIL;
+	foreach(lc, publications_of(tree, NULL))
+		found = lappend(found, psprintf("publication %s", (char *) lfirst(lc)));
+	foreach(lc, subscriptions_of(tree))
+		found = lappend(found, psprintf("subscription %s", quote_identifier(((CuSubscription *) lfirst(lc))->name)));
+	found = list_concat(found, pglogical_of(tree));
+	if (found != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the online mode does not convert tables in logical replication"),
+				 errdetail("Table \"%s\" or a table referencing it is in %s.  Prepare adds twin columns, which a publisher would send to subscribers that do not have them.",
+						   t->relname, join(found)),
+				 errhint("Use the offline procedure (the README's \"Logical replication\"): its window on each side is the offline upgrade's duration.")));
+}
+
+/*
  * The subscriptions of this database that carry mcp_connectors-like key
  * table relid or a table referencing it (relids), for verify.  Caller is
  * connected to SPI.

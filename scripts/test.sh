@@ -15,7 +15,7 @@ log=$(mktemp /tmp/connector_uuid-test-log.XXXXXX)
 chmod 644 "$log"
 
 if [ "$(id -u)" -eq 0 ]; then
-    ensure_packages postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc
+    ensure_packages postgresql-15 postgresql-server-dev-15 postgresql-15-pglogical libipc-run-perl make gcc
     work=$(mktemp -d /tmp/connector_uuid-test.XXXXXX)
     tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
     make -C "$work" -s clean >/dev/null

@@ -154,6 +154,19 @@ CALL connector_uuid_prepare('rep.live'::regclass);
 SELECT count(*) AS nothing_prepared FROM connector_uuid_online;
 DROP PUBLICATION rep_live;
 
+-- Citus: a distributed or reference table (its catalog, as Citus makes it)
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass NOT NULL, partmethod "char" NOT NULL);
+RESET allow_system_table_mods;
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('rep.lines', 'h');
+SELECT connector_uuid_convert('rep.orders');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE pg_catalog.pg_dist_partition SET logicalrelid = 'rep.orders2', partmethod = 'n';
+SELECT connector_uuid_plan('rep.orders2'::regclass);
+SET allow_system_table_mods = on;
+DROP TABLE pg_catalog.pg_dist_partition;
+RESET allow_system_table_mods;
+
 RESET connector_uuid.allow_replicated;
 DROP PUBLICATION rep_pub;
 SET client_min_messages = warning;

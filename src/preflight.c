@@ -398,6 +398,45 @@ check_timestamp_column(CuTarget *t, CuOptions *opt)
 }
 
 /*
+ * Refuse Citus tables (pg_dist_partition, which only Citus, or a superuser
+ * allowed to modify system tables, can create): their rows are in shards
+ * on the workers, and Citus refuses a type change of a distribution column
+ */
+static void
+check_citus(CuTarget *t)
+{
+	StringInfoData oids;
+	ListCell   *lc;
+
+	cu_spi_exec("SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", SPI_OK_SELECT);
+	if (strcmp(cu_spi_getstring(0, 1), "t") != 0)
+		return;
+	initStringInfo(&oids);
+	appendStringInfo(&oids, "%u", t->relid);
+	foreach(lc, t->fkeys)
+		appendStringInfo(&oids, ", %u", ((CuForeignKey *) lfirst(lc))->relid);
+	cu_spi_exec(psprintf("SELECT p.logicalrelid::pg_catalog.oid, p.partmethod::pg_catalog.text "
+						 "FROM pg_catalog.pg_dist_partition p "
+						 "WHERE p.logicalrelid::pg_catalog.oid IN (%s) ORDER BY 1 LIMIT 1", oids.data),
+				SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(cu_spi_getdatum(0, 1, &isnull));
+		char	   *method = cu_spi_getstring(0, 2);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" is a Citus %s table", get_rel_name(relid),
+						strcmp(method, "n") == 0 ? "reference or local" : "distributed"),
+				 errdetail("Citus keeps its rows in shards on the worker nodes, where this extension does not run, "
+						   "and does not change the type of a distribution column in place."),
+				 errhint("Bring the tables back to the coordinator with undistribute_table() (the referencing tables first), "
+						 "convert there, and distribute them again (see the README, \"Citus\").")));
+	}
+}
+
+/*
  * A table with no registry row under its name, at uuid: if it was
  * converted under another name (renamed since), say so, rather than let
  * the revert find no id map (and renumber, with allow_renumber).
@@ -729,6 +768,7 @@ cu_preflight_tables(CuPlan *plan)
 	check_partition_keys(t);
 	check_references(t);
 	check_partition_owners(t);
+	check_citus(t);
 	cu_partition_check(plan);
 	check_expressions(plan);
 	if (plan->direction == CU_TO_UUID)

@@ -144,15 +144,17 @@ RESET client_min_messages;
 SELECT connector_uuid_convert('rep.parts');
 \echo :LAST_ERROR_SQLSTATE
 DROP PUBLICATION rep_parts;
--- ... and the online mode (prepare would add columns a publisher sends)
+-- the online mode: refused without the setting (t/014 runs it on both sides)
 CREATE TABLE rep.live (id serial PRIMARY KEY);
 SET client_min_messages = error;
 CREATE PUBLICATION rep_live FOR TABLES IN SCHEMA rep;
 RESET client_min_messages;
+RESET connector_uuid.allow_replicated;
 CALL connector_uuid_prepare('rep.live'::regclass);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS nothing_prepared FROM connector_uuid_online;
 DROP PUBLICATION rep_live;
+SET connector_uuid.allow_replicated = on;
 
 -- Citus: a distributed or reference table (its catalog, as Citus makes it)
 SET allow_system_table_mods = on;

@@ -63,6 +63,9 @@ typedef struct CuOptions
 	const char *ts_column;		/* v7: column giving each row's time, or NULL */
 	bool		online;			/* the online mode: the registry records no
 								 * derived pairs (full_map off) */
+	bool		preparing;		/* the offline plan prepare checks: the
+								 * replication window's checks are the
+								 * swap's, not prepare's */
 	char		online_action;	/* CU_ONLINE_FINALIZE, CU_ONLINE_ABORT, or
 								 * '\0': swap (either way) or offline */
 	int			reserved_table_id;	/* a new table's id, taken under the locks

@@ -172,7 +172,7 @@ typedef struct CuSubscription
 } CuSubscription;
 
 extern List *cu_replication_check(CuPlan *plan);
-extern void cu_replication_refuse_online(CuTarget *t);
+extern void cu_replication_prepare_check(CuTarget *t);
 extern List *cu_subscriptions_of(List *relids);
 extern List *cu_publications_of(List *relids);
 extern bool cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relname,

@@ -417,11 +417,13 @@ start(PrepareRun *run)
 				 errdetail("Its schema has no table connector_uuid_online."),
 				 errhint("If connector_uuid_status() shows no mapped tables, install 1.0 again: DROP EXTENSION connector_uuid; CREATE EXTENSION connector_uuid VERSION '1.0'.")));
 
-	/* tables in logical replication: the offline procedure only */
+	/* tables in logical replication: the order of the sides (replication.c) */
 	if (OidIsValid(run->relid) && get_rel_name(run->relid) != NULL)
-		cu_replication_refuse_online(discover(run));
+		cu_replication_prepare_check(discover(run));
 	/* every refusal of the offline upgrade applies, and the plan's checks */
+	run->opt->preparing = true;
 	offline = cu_build_plan(run->relid, CU_TO_UUID, run->opt);
+	run->opt->preparing = false;
 	if (offline->state == CU_STATE_MISSING)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

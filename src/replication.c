@@ -456,7 +456,7 @@ check_subscriptions(CuPlan *plan, List *subs)
 {
 	CuTarget   *t = plan->target;
 	const char *want = plan->direction == CU_TO_UUID ? "uuid" : "integer";
-	char	   *local = cu_fingerprint(plan->registered ? plan->table_id : 0);
+	char	   *local = cu_fingerprint(cu_registry_id(t->nspname, t->relname));
 	List	   *notes = NIL;
 	ListCell   *lc;
 
@@ -475,6 +475,9 @@ check_subscriptions(CuPlan *plan, List *subs)
 					 errdetail("It applies the publisher's changes to these tables; while the two sides have different key types it cannot."),
 					 errhint("Once it has caught up: ALTER SUBSCRIPTION %s DISABLE, then try again.",
 							 quote_identifier(sub->name))));
+		/* finalize and abort change only this side's own columns */
+		if (plan->options->online_action != '\0')
+			continue;
 		if (!cu_publisher_mapping(sub, t->nspname, t->relname, &remote, &keytype, &error))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -581,6 +584,8 @@ cu_replication_check(CuPlan *plan)
 							 "and leave connector_uuid's tables out of every publication.")));
 	}
 
+	if (plan->options->preparing)
+		return NIL;
 	notes = lappend(notes, psprintf("logical replication: the tables are %s; connector_uuid.allow_replicated is on, so the procedure's checks run", what.data));
 	if (pubs)
 		notes = list_concat(notes, check_slots(plan, pubnames));
@@ -590,35 +595,83 @@ cu_replication_check(CuPlan *plan)
 }
 
 /*
- * The online mode's refusal: prepare adds twin columns and triggers that
- * DDL replication would have to carry, so tables in logical replication
- * (on either side) are converted by the offline procedure only.  Caller is
- * connected to SPI.
+ * Prepare (the online mode) on tables in logical replication: refused
+ * unless connector_uuid.allow_replicated is on; then the subscribers are
+ * prepared first, each with its own mapping or its publisher's, and the
+ * publisher last, with the mapping imported from a subscriber.  Its twin
+ * columns then reach subscribers that have them, with the same values.
+ * Caller is connected to SPI.
  */
 void
-cu_replication_refuse_online(CuTarget *t)
+cu_replication_prepare_check(CuTarget *t)
 {
 	List	   *relids = list_make1_oid(t->relid);
 	char	   *tree;
-	List	   *found;
+	List	   *pubs;
+	List	   *subs;
+	List	   *found = NIL;
 	ListCell   *lc;
+	int			table_id;
 
 	foreach(lc, t->fkeys)
 		relids = list_append_unique_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
 	tree = tree_of(relids);
-	found = NIL;
-	foreach(lc, publications_of(tree, NULL))
+	pubs = publications_of(tree, NULL);
+	subs = subscriptions_of(tree);
+	foreach(lc, pubs)
 		found = lappend(found, psprintf("publication %s", (char *) lfirst(lc)));
-	foreach(lc, subscriptions_of(tree))
+	foreach(lc, subs)
 		found = lappend(found, psprintf("subscription %s", quote_identifier(((CuSubscription *) lfirst(lc))->name)));
-	found = list_concat(found, pglogical_of(tree));
-	if (found != NIL)
+	if (found == NIL)
+		return;
+	if (!cu_allow_replicated)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the online mode does not convert tables in logical replication"),
-				 errdetail("Table \"%s\" or a table referencing it is in %s.  Prepare adds twin columns, which a publisher would send to subscribers that do not have them.",
-						   t->relname, join(found)),
-				 errhint("Use the offline procedure (the README's \"Logical replication\"): its window on each side is the offline upgrade's duration.")));
+				 errmsg("table \"%s\" or a table referencing it is in logical replication", t->relname),
+				 errdetail("It is in %s.  Prepare adds twin columns, which a publisher sends only to subscribers that have them.",
+						   join(found)),
+				 errhint("Prepare each subscriber first, then the publisher with the same mapping, with connector_uuid.allow_replicated = on "
+						 "(the README's \"Logical replication\", \"The online mode on both sides\").")));
+	table_id = cu_registry_id(t->nspname, t->relname);
+	/* a subscriber: its mapping, if its publisher has one yet, is that one */
+	foreach(lc, subs)
+	{
+		CuSubscription *sub = lfirst(lc);
+		char	   *remote;
+		char	   *keytype;
+		char	   *error;
+		char	   *local = cu_fingerprint(table_id);
+
+		if (!cu_publisher_mapping(sub, t->nspname, t->relname, &remote, &keytype, &error))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot ask the publisher of subscription \"%s\" for its id mapping of %s", sub->name, t->qualname),
+					 errdetail("%s.", error)));
+		if (strcmp(remote, "none") != 0 && strcmp(remote, local) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the id mapping of %s here differs from its publisher's", t->qualname),
+					 errdetail("Fingerprint here: %s; at the publisher of subscription \"%s\": %s.", local, sub->name, remote),
+					 errhint("On the publisher: SELECT connector_uuid_export(%s); here: SELECT connector_uuid_import(%s, '<that value>'); then prepare.",
+							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->qualname))));
+	}
+	/* a publisher with subscribers: the last one prepared, with their mapping */
+	if (pubs != NIL && table_id == 0)
+	{
+		cu_spi_exec("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s.slot_name::pg_catalog.text), ', ' ORDER BY s.slot_name) "
+					"FROM pg_catalog.pg_replication_slots s WHERE s.slot_type OPERATOR(pg_catalog.=) 'logical' "
+					"AND s.database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+					SPI_OK_SELECT);
+		if (cu_spi_getstring(0, 1) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("prepare the subscribers of %s before its publisher", t->qualname),
+					 errdetail("This database publishes it (%s) to replication slots %s, and has no id mapping for it yet.",
+							   join(pubs), cu_spi_getstring(0, 1)),
+					 errhint("CALL connector_uuid_prepare() on each subscriber, then on one of them SELECT connector_uuid_export(%s), "
+							 "here SELECT connector_uuid_import(%s, '<that value>'), and prepare here.",
+							 quote_literal_cstr(t->qualname), quote_literal_cstr(t->qualname))));
+	}
 }
 
 /*

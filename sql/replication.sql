@@ -169,6 +169,19 @@ SET allow_system_table_mods = on;
 DROP TABLE pg_catalog.pg_dist_partition;
 RESET allow_system_table_mods;
 
+-- verify's row: a publisher of mcp_connectors shows its fingerprint; an
+-- installation without connector_uuid_fingerprint() says so
+CREATE TABLE rep.mcp_connectors (id serial PRIMARY KEY);
+SET client_min_messages = error;
+CREATE PUBLICATION rep_connectors FOR TABLE rep.mcp_connectors;
+RESET client_min_messages;
+SELECT passed, detail FROM connector_uuid_verify() WHERE item LIKE 'same ids%';
+ALTER EXTENSION connector_uuid DROP FUNCTION connector_uuid_fingerprint(regclass);
+DROP FUNCTION connector_uuid_fingerprint(regclass);
+SELECT passed, detail FROM connector_uuid_verify() WHERE item LIKE 'same ids%';
+DROP PUBLICATION rep_connectors;
+SELECT passed, detail FROM connector_uuid_verify() WHERE item LIKE 'same ids%';
+
 RESET connector_uuid.allow_replicated;
 DROP PUBLICATION rep_pub;
 SET client_min_messages = warning;

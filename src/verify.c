@@ -456,6 +456,12 @@ check_replication(List *checks, const char *nsp, Oid parent)
 	if (subs == NIL && pubs == NIL)
 		return add_check(checks, item, true, "not replicated: no publication or subscription here carries the connector tables");
 	/* through the SECURITY DEFINER function: any role that verifies may read it */
+	cu_spi_exec(psprintf("SELECT pg_catalog.to_regprocedure(%s)",
+						 quote_literal_cstr(psprintf("%s(pg_catalog.regclass)", cu_extension_qual("connector_uuid_fingerprint")))),
+				SPI_OK_SELECT);
+	if (cu_spi_getstring(0, 1) == NULL)
+		return add_check(checks, item, subs == NIL,
+						 "this installation's SQL objects predate connector_uuid_fingerprint(), so the id mapping cannot be compared (see the README's Limits to add it)");
 	cu_spi_select_oid(psprintf("SELECT %s($1::pg_catalog.regclass)", cu_extension_qual("connector_uuid_fingerprint")), parent);
 	local = pstrdup(cu_spi_getstring(0, 1));
 	initStringInfo(&buf);

@@ -84,6 +84,36 @@ SELECT connector_uuid_import('rep.orders2', jsonb_set((SELECT connector_uuid_exp
 SELECT connector_uuid_import('rep.orders2', jsonb_set(connector_uuid_export('rep.orders'), '{pairs,0,0}', '7'));
 SELECT connector_uuid_fingerprint('rep.orders2') = connector_uuid_fingerprint('rep.orders') AS unchanged;
 
+-- the fingerprint is what the README says: SHA-256 over the strategy, the
+-- key and the non-derived pairs in old-id order, computed here in SQL
+CREATE FUNCTION pg_temp.fingerprint_of(e jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT (e->>'strategy') || '-' || left(encode(sha256(convert_to(
+        'connector_uuid mapping 1' || E'\n' || 'strategy ' || (e->>'strategy') || E'\n' ||
+        CASE WHEN e->>'strategy' = 'v4' THEN 'key ' || (e->>'key') || E'\n' ELSE '' END ||
+        coalesce((SELECT string_agg((p->>0) || ' ' || (p->>1) || E'\n', '' ORDER BY (p->>0)::bigint)
+                  FROM jsonb_array_elements(e->'pairs') p), ''), 'UTF8')), 'hex'), 32)
+$$;
+SELECT pg_temp.fingerprint_of(connector_uuid_export('rep.orders')) = connector_uuid_fingerprint('rep.orders') AS documented_fingerprint,
+       jsonb_array_length(connector_uuid_export('rep.orders')->'pairs') AS pairs;
+-- so an export can be forged, but not into one that maps two ids to one uuid
+SELECT jsonb_set(e, '{fingerprint}', to_jsonb(pg_temp.fingerprint_of(e))) AS forged
+FROM (SELECT jsonb_set(x, '{pairs}', (x->'pairs') || jsonb_build_array(jsonb_build_array(999999, x->'pairs'->0->>1))) e
+      FROM (SELECT connector_uuid_export('rep.orders') x) y) z \gset
+SELECT connector_uuid_import('rep.orders2', :'forged');
+
+-- a table in the online mode keeps the mapping its twins were made with
+CREATE TABLE rep.staged (id serial PRIMARY KEY);
+INSERT INTO rep.staged SELECT generate_series(1, 10);
+CALL connector_uuid_prepare('rep.staged'::regclass);
+SELECT connector_uuid_import('rep.staged', connector_uuid_export('rep.orders'));
+SELECT connector_uuid_abort('rep.staged');
+-- at integer, replace => true takes the export's pairs even where they contradict the ones here
+UPDATE connector_uuid_map SET new_id = '00000000-0000-4000-8000-0000000000ff'
+WHERE table_id = (SELECT table_id FROM connector_uuid_tables WHERE table_name = 'orders2') AND NOT derived;
+SELECT connector_uuid_import('rep.orders2', connector_uuid_export('rep.orders'));
+SELECT connector_uuid_import('rep.orders2', connector_uuid_export('rep.orders'), replace => true)
+       = connector_uuid_fingerprint('rep.orders') AS replaced;
+
 -- another mapping: refused at uuid, at integer only with replace => true
 CREATE TABLE rep.orders3 (id serial PRIMARY KEY, note text);
 INSERT INTO rep.orders3 (note) SELECT 'o' || i FROM generate_series(1, 50) i;

@@ -110,12 +110,8 @@ hash_finish(CuHash *h, const char *strategy)
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	StringInfoData buf;
 
-#if PG_VERSION_NUM >= 150000
+#if PG_VERSION_NUM >= 140000
 	if (pg_cryptohash_final(h->ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not finish a SHA-256 hash");
-	pg_cryptohash_free(h->ctx);
-#elif PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_final(h->ctx, digest) < 0)
 		elog(ERROR, "could not finish a SHA-256 hash");
 	pg_cryptohash_free(h->ctx);
 #else
@@ -126,6 +122,38 @@ hash_finish(CuHash *h, const char *strategy)
 	for (int i = 0; i < 16; i++)
 		appendStringInfo(&buf, "%02x", digest[i]);
 	return buf.data;
+}
+
+/* u as text, as uuid_out writes it, into out (37 bytes) */
+static void
+uuid_chars(const pg_uuid_t *u, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			n = 0;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[n++] = '-';
+		out[n++] = hex[u->data[i] >> 4];
+		out[n++] = hex[u->data[i] & 0x0f];
+	}
+	out[n] = '\0';
+}
+
+/*
+ * One pair, hashed as the line "old_id uuid\n" (formatted on the stack: a
+ * map of millions of pairs allocates nothing per pair)
+ */
+static void
+hash_pair(CuHash *h, int64 old_id, const pg_uuid_t *u)
+{
+	char		line[64];
+	char		text[UUID_LEN * 2 + 5];
+
+	uuid_chars(u, text);
+	snprintf(line, sizeof(line), INT64_FORMAT " %s\n", old_id, text);
+	hash_add(h, line);
 }
 
 /* The head of the hashed text: the strategy and, for v4, the key */
@@ -165,9 +193,8 @@ fingerprint_of(Portal portal, const char *strategy, const char *keyhex)
 		{
 			bool		isnull;
 			int64		old_id = DatumGetInt64(cu_spi_getdatum(i, 1, &isnull));
-			char	   *new_id = cu_spi_getstring(i, 2);
 
-			hash_add(&h, psprintf(INT64_FORMAT " %s\n", old_id, new_id));
+			hash_pair(&h, old_id, DatumGetUUIDP(cu_spi_getdatum(i, 2, &isnull)));
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -210,7 +237,9 @@ registry_mapping(int table_id, char **strategy, char **keyhex)
 	*keyhex = "";
 	if (strcmp(*strategy, "v4") != 0)
 		return;
-	k = DatumGetByteaPP(cu_spi_getdatum(0, 2, &isnull));
+	k = (bytea *) DatumGetPointer(cu_spi_getdatum(0, 2, &isnull));
+	if (!isnull)
+		k = DatumGetByteaPP(PointerGetDatum(k));
 	if (isnull || VARSIZE_ANY_EXHDR(k) != 16)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -350,6 +379,9 @@ connector_uuid_export(PG_FUNCTION_ARGS)
 	int64		npairs = 0;
 	int			nestlevel;
 	Datum		result;
+	CuHash		h;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext oldcxt;
 
 	table_names(relid, &nspname, &relname, "connector_uuid_export");
 	qualname = cu_qualify(nspname, relname);
@@ -366,9 +398,11 @@ connector_uuid_export(PG_FUNCTION_ARGS)
 				 errdetail("It has no key and no id map to export yet."),
 				 errhint("Convert it here first (ALTER EXTENSION connector_uuid UPDATE, or connector_uuid_convert()), then export.")));
 	registry_mapping(table_id, &strategy, &keyhex);
-	fp = cu_fingerprint(table_id);
 
+	/* the value is built in the caller's memory (SPI's goes at SPI_finish) */
+	oldcxt = MemoryContextSwitchTo(caller);
 	initStringInfo(&buf);
+	MemoryContextSwitchTo(oldcxt);
 	appendStringInfo(&buf, "{\"format\": \"%s\", \"table\": ", CU_EXPORT_FORMAT);
 	escape_json(&buf, qualname);
 	appendStringInfoString(&buf, ", \"column\": ");
@@ -377,7 +411,9 @@ connector_uuid_export(PG_FUNCTION_ARGS)
 					 typid == UUIDOID ? "uuid" : "integer", strategy);
 	if (*keyhex)
 		appendStringInfo(&buf, ", \"key\": \"%s\"", keyhex);
-	appendStringInfo(&buf, ", \"fingerprint\": \"%s\", \"pairs\": [", fp);
+	appendStringInfoString(&buf, ", \"pairs\": [");
+	/* the pairs and their fingerprint from one cursor: one snapshot */
+	hash_head(&h, strategy, keyhex);
 	portal = map_pairs(table_id);
 	for (;;)
 	{
@@ -395,16 +431,21 @@ connector_uuid_export(PG_FUNCTION_ARGS)
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
+			int64		old_id = DatumGetInt64(cu_spi_getdatum(i, 1, &isnull));
+			const pg_uuid_t *u = DatumGetUUIDP(cu_spi_getdatum(i, 2, &isnull));
+			char		text[UUID_LEN * 2 + 5];
 
-			appendStringInfo(&buf, "%s[" INT64_FORMAT ", \"%s\"]", first ? "" : ", ",
-							 DatumGetInt64(cu_spi_getdatum(i, 1, &isnull)), cu_spi_getstring(i, 2));
+			uuid_chars(u, text);
+			appendStringInfo(&buf, "%s[" INT64_FORMAT ", \"%s\"]", first ? "" : ", ", old_id, text);
+			hash_pair(&h, old_id, u);
 			first = false;
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	appendStringInfoString(&buf, "]}");
+	fp = hash_finish(&h, strategy);
+	appendStringInfo(&buf, "], \"fingerprint\": \"%s\"}", fp);
 
 	AtEOXact_GUC(true, nestlevel);
 	if (SPI_finish() != SPI_OK_FINISH)
@@ -477,12 +518,15 @@ read_export(Datum export, char **strategy, char **keyhex, char **fp, int64 *npai
 	computed = fingerprint_of(portal, *strategy, *keyhex);
 	if (strcmp(computed, *fp) != 0)
 		refuse_export("its content does not match its \"fingerprint\" (it was cut short or edited)");
-	cu_spi_exec_args("SELECT pg_catalog.count(*), pg_catalog.count(DISTINCT (p OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8) "
+	cu_spi_exec_args("SELECT pg_catalog.count(*), pg_catalog.count(DISTINCT (p OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8), "
+					 "pg_catalog.count(DISTINCT (p OPERATOR(pg_catalog.->>) 1)::pg_catalog.uuid) "
 					 "FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'pairs') p",
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	*npairs = cu_spi_getint64(0, 1, &isnull);
 	if (*npairs != cu_spi_getint64(0, 2, &isnull))
 		refuse_export("an old id appears twice in \"pairs\"");
+	if (*npairs != cu_spi_getint64(0, 3, &isnull))
+		refuse_export("a uuid appears twice in \"pairs\"");
 }
 
 /* Refuse unless the current user owns relid (or is superuser) */
@@ -495,6 +539,31 @@ check_owner(Oid relid)
 	if (!pg_class_ownercheck(relid, GetUserId()))
 #endif
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+}
+
+/*
+ * Refuse a table in the online mode: its twin columns were filled with the
+ * mapping it has; another one imported now would not match them
+ */
+static void
+refuse_online(const char *nspname, const char *relname, const char *qualname)
+{
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
+
+	if (!OidIsValid(cu_extension_rel("connector_uuid_online")))
+		return;
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(nspname));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(relname));
+	cu_spi_exec_args(psprintf("SELECT phase FROM %s WHERE schema_name OPERATOR(pg_catalog.=) $1 "
+							  "AND table_name OPERATOR(pg_catalog.=) $2", ext_table("connector_uuid_online")),
+					 SPI_OK_SELECT, 2, argtypes, values, NULL);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is in the online mode (phase %s)", qualname, cu_spi_getstring(0, 1)),
+				 errdetail("Its twin columns were filled with the mapping it has here."),
+				 errhint("Import before connector_uuid_prepare(), or abort the preparation (connector_uuid_abort()) first.")));
 }
 
 /* A bytea of the 16 bytes written in keyhex */
@@ -567,6 +636,19 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 	column = key_column(relid, qualname, &typid, &identity);
 	at_uuid = (typid == UUIDOID);
 	table_id = cu_registry_id(nspname, relname);
+	refuse_online(nspname, relname, qualname);
+	{
+		Oid			jtypes[1] = {JSONBOID};
+		Datum		jvalues[1] = {export};
+		char	   *from;
+
+		cu_spi_exec_args("SELECT $1 OPERATOR(pg_catalog.->>) 'table'", SPI_OK_SELECT, 1, jtypes, jvalues, NULL);
+		from = cu_spi_getstring(0, 1);
+		if (from == NULL || strcmp(from, qualname) != 0)
+			ereport(WARNING,
+					(errmsg("the export is of table %s, imported into table %s", from ? from : "(none)", qualname),
+					 errdetail("Its mapping is the other table's: the two give the same integers the same uuids.")));
+	}
 
 	if (table_id == 0)
 	{
@@ -608,6 +690,7 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 	{
 		char	   *have_strategy;
 		char	   *have_key;
+		char	   *have_fp = cu_fingerprint(table_id);
 
 		registry_mapping(table_id, &have_strategy, &have_key);
 		if (strcmp(have_strategy, strategy) != 0 || strcmp(have_key, keyhex) != 0)
@@ -618,14 +701,14 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 						 errmsg("table \"%s\" was converted here with another id mapping than the export's", qualname),
 						 errdetail("Here: strategy %s, fingerprint %s.  The export: strategy %s, fingerprint %s.  "
 								   "Its uuids were made with this database's mapping, which a revert needs.",
-								   have_strategy, cu_fingerprint(table_id), strategy, fp),
+								   have_strategy, have_fp, strategy, fp),
 						 errhint("Roll this database back first (at integer the export's mapping can replace this one, with replace => true).")));
 			if (!replace)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("table \"%s\" already has another id mapping than the export's", qualname),
 						 errdetail("Here: strategy %s, fingerprint %s (from an earlier conversion or import).  The export: strategy %s, fingerprint %s.",
-								   have_strategy, cu_fingerprint(table_id), strategy, fp),
+								   have_strategy, have_fp, strategy, fp),
 						 errhint("To give this table the export's ids at its next conversion instead, call connector_uuid_import(..., replace => true).")));
 			values[0] = Int32GetDatum(table_id);
 			values[1] = PointerGetDatum(*keyhex ? key_from_hex(keyhex) : NULL);
@@ -635,7 +718,11 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 									  ext_table("connector_uuid_tables"), *keyhex ? ", id_key = $2" : ""),
 							 SPI_OK_UPDATE, 3, argtypes, values, *keyhex ? NULL : " n ");
 			argtypes[1] = JSONBOID;
-			/* the pairs of the old mapping, derived ones included, go */
+		}
+		/* replace, at integer: the export's pairs instead of every one here */
+		if (replace && !at_uuid)
+		{
+			values[0] = Int32GetDatum(table_id);
 			cu_spi_exec_args(psprintf("DELETE FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", map),
 							 SPI_OK_DELETE, 1, argtypes, values, NULL);
 		}
@@ -651,15 +738,17 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 							  "SELECT pg_catalog.count(*), pg_catalog.min(x.o) FROM ("
 							  "  SELECT p.o FROM p JOIN m ON m.old_id OPERATOR(pg_catalog.=) p.o "
 							  "   WHERE m.new_id OPERATOR(pg_catalog.<>) p.n "
-							  "  UNION ALL SELECT p.o FROM p JOIN m ON m.new_id OPERATOR(pg_catalog.=) p.n "
+							  "  UNION SELECT p.o FROM p JOIN m ON m.new_id OPERATOR(pg_catalog.=) p.n "
 							  "   WHERE m.old_id OPERATOR(pg_catalog.<>) p.o) x",
 							  map),
 					 SPI_OK_SELECT, 2, argtypes, values, NULL);
 	if (cu_spi_getint64(0, 1, &isnull) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%lld pairs of the export contradict the id map of table \"%s\"",
-						(long long) cu_spi_getint64(0, 1, &isnull), qualname),
+				 errmsg_plural("%lld pair of the export contradicts the id map of table \"%s\"",
+							   "%lld pairs of the export contradict the id map of table \"%s\"",
+							   cu_spi_getint64(0, 1, &isnull),
+							   (long long) cu_spi_getint64(0, 1, &isnull), qualname),
 				 errdetail("The first old id mapped differently here is %s.", cu_spi_getstring(0, 2)),
 				 errhint("%s", at_uuid ? "The two databases gave these rows different ids; they cannot be brought together by an import." :
 						 "To take the export's mapping instead, call connector_uuid_import(..., replace => true).")));
@@ -673,24 +762,12 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 	/* pairs here that the export lacks: the mappings still differ */
 	local_fp = cu_fingerprint(table_id);
 	if (strcmp(local_fp, fp) != 0)
-	{
-		if (!replace || at_uuid)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the id map of table \"%s\" holds pairs the export does not", qualname),
-					 errdetail("After the import the fingerprint here would be %s, the export's is %s.", local_fp, fp),
-					 errhint("%s", at_uuid ? "Export again on the other database after its migration, and import that." :
-							 "To drop them and take the export's mapping, call connector_uuid_import(..., replace => true).")));
-		cu_spi_exec_args(psprintf("DELETE FROM %s m WHERE m.table_id OPERATOR(pg_catalog.=) $1 AND NOT m.derived "
-								  "AND m.old_id NOT IN (SELECT (p OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8 "
-								  "  FROM pg_catalog.jsonb_array_elements($2 OPERATOR(pg_catalog.->) 'pairs') p)",
-								  map),
-						 SPI_OK_DELETE, 2, argtypes, values, NULL);
-		local_fp = cu_fingerprint(table_id);
-		if (strcmp(local_fp, fp) != 0)
-			elog(ERROR, "the fingerprint of table \"%s\" is %s after the import, not the export's %s",
-				 qualname, local_fp, fp);
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the id map of table \"%s\" holds pairs the export does not", qualname),
+				 errdetail("After the import the fingerprint here would be %s, the export's is %s.", local_fp, fp),
+				 errhint("%s", at_uuid ? "Export again on the other database after its migration, and import that." :
+						 "To drop them and take the export's mapping, call connector_uuid_import(..., replace => true).")));
 
 	/* the history says where this table's mapping came from */
 	values[2] = CStringGetTextDatum(qualname);

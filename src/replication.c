@@ -23,10 +23,15 @@
  *               fingerprint as this database.
  *
  * Refused whatever the setting: pglogical (its queue and its own output
- * plugin are not read here), a key table partitioned by hash (its rebuild
- * moves rows between partitions, which would be sent as deletes and
- * inserts), and a publication or subscription of connector_uuid's own
- * tables (the two databases' registries would overwrite each other).
+ * plugin are not read here), a partitioned key table (its rebuild moves
+ * rows between partitions, which would be sent as deletes and inserts),
+ * and a publication or subscription of connector_uuid's own tables (the
+ * two databases' registries would overwrite each other).
+ *
+ * The publisher is asked once per transaction and table: the migration
+ * plans before it takes its locks and again under them, and the second
+ * plan reuses the answer rather than wait for a network under ACCESS
+ * EXCLUSIVE locks.
  *
  * IDENTIFICATION
  *	  src/replication.c
@@ -48,6 +53,19 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/* A publisher's answer for one subscription and table, this transaction */
+typedef struct CuRemoteMapping
+{
+	Oid			suboid;
+	char	   *qualname;
+	char	   *fingerprint;
+	char	   *keytype;
+} CuRemoteMapping;
+
+static List *remote_cache = NIL;	/* in TopTransactionContext */
+static bool remote_cache_callback = false;
 
 /* At most this many pending changes are decoded per slot */
 #define CU_PEEK_LIMIT	10000
@@ -244,14 +262,14 @@ remote_row(const char *conninfo, const char *sql, int ncols, char **out, char **
 #endif
 	if (conn == NULL)
 	{
-		*error = psprintf("could not connect: %s", err ? err : "unknown error");
+		*error = psprintf("Could not connect: %s", err ? err : "unknown error");
 		return false;
 	}
 	PG_TRY();
 	{
 		res = walrcv_exec(conn, sql, ncols, types);
 		if (res->status != WALRCV_OK_TUPLES)
-			*error = psprintf("the query failed: %s", res->err ? res->err : "no result");
+			*error = psprintf("The query failed: %s", res->err ? res->err : "no result");
 		else
 		{
 			TupleTableSlot *slot = MakeSingleTupleTableSlot(res->tupledesc, &TTSOpsMinimalTuple);
@@ -268,7 +286,7 @@ remote_row(const char *conninfo, const char *sql, int ncols, char **out, char **
 				ok = true;
 			}
 			else
-				*error = "the query returned no row";
+				*error = "The query returned no row";
 			ExecDropSingleTupleTableSlot(slot);
 		}
 		walrcv_clear_result(res);
@@ -279,6 +297,13 @@ remote_row(const char *conninfo, const char *sql, int ncols, char **out, char **
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+/* The transaction's answers go with it */
+static void
+remote_cache_reset(XactEvent event, void *arg)
+{
+	remote_cache = NIL;
 }
 
 /*
@@ -297,18 +322,31 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 	char	   *conninfo;
 	char	   *out[2];
 	char	   *qual = cu_qualify(nspname, relname);
+	ListCell   *lc;
+	MemoryContext oldcxt;
+	CuRemoteMapping *m;
 
 	if (!superuser())
 	{
-		*error = "only a superuser may read the subscription's connection string (pg_subscription.subconninfo)";
+		*error = "Only a superuser may read the subscription's connection string (pg_subscription.subconninfo)";
 		return false;
+	}
+	foreach(lc, remote_cache)
+	{
+		m = lfirst(lc);
+		if (m->suboid == sub->oid && strcmp(m->qualname, qual) == 0)
+		{
+			*fingerprint = m->fingerprint;
+			*keytype = m->keytype;
+			return true;
+		}
 	}
 	values[0] = ObjectIdGetDatum(sub->oid);
 	cu_spi_exec_args("SELECT s.subconninfo FROM pg_catalog.pg_subscription s WHERE s.oid OPERATOR(pg_catalog.=) $1",
 					 SPI_OK_SELECT, 1, argtypes, values, NULL);
 	if (SPI_processed != 1)
 	{
-		*error = "the subscription is gone";
+		*error = "The subscription is gone";
 		return false;
 	}
 	conninfo = pstrdup(cu_spi_getstring(0, 1));
@@ -320,7 +358,7 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 		return false;
 	if (out[0] == NULL)
 	{
-		*error = "connector_uuid is not installed in the publisher's database";
+		*error = "The publisher's database has no connector_uuid";
 		return false;
 	}
 	if (!remote_row(conninfo,
@@ -336,12 +374,34 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 		return false;
 	if (out[0] == NULL)
 	{
-		*error = psprintf("the publisher has no table %s", qual);
+		*error = psprintf("The publisher has no table %s", qual);
 		return false;
 	}
 	*fingerprint = out[0];
 	*keytype = out[1] ? out[1] : "none";
+
+	if (!remote_cache_callback)
+	{
+		RegisterXactCallback(remote_cache_reset, NULL);
+		remote_cache_callback = true;
+	}
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	m = palloc(sizeof(CuRemoteMapping));
+	m->suboid = sub->oid;
+	m->qualname = pstrdup(qual);
+	m->fingerprint = pstrdup(*fingerprint);
+	m->keytype = pstrdup(*keytype);
+	remote_cache = lappend(remote_cache, m);
+	MemoryContextSwitchTo(oldcxt);
 	return true;
+}
+
+/* Where an error of the slot check comes from (a publication missing from the slot's past, ...) */
+static void
+peek_error_context(void *arg)
+{
+	errcontext("while decoding what replication slot \"%s\" has not confirmed, to tell whether its subscriber has caught up",
+			   (const char *) arg);
 }
 
 /*
@@ -398,6 +458,7 @@ check_slots(CuPlan *plan, List *pubnames)
 			bool		isnull;
 			int64		changes;
 			int64		xacts;
+			ErrorContextCallback peek_context;
 
 			if (active[i])
 				ereport(ERROR,
@@ -420,12 +481,17 @@ check_slots(CuPlan *plan, List *pubnames)
 				continue;
 			values[0] = CStringGetTextDatum(name[i]);
 			values[1] = CStringGetTextDatum(publist);
+			peek_context.callback = peek_error_context;
+			peek_context.arg = name[i];
+			peek_context.previous = error_context_stack;
+			error_context_stack = &peek_context;
 			cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.get_byte(c.data, 0) IN (73, 85, 68, 84)), "
 									  "pg_catalog.count(*) FILTER (WHERE pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 67) "
 									  "FROM pg_catalog.pg_logical_slot_peek_binary_changes($1::pg_catalog.name, NULL::pg_catalog.pg_lsn, "
 									  "%d, VARIADIC ARRAY['proto_version', '1', 'publication_names', $2]::pg_catalog.text[]) c",
 									  CU_PEEK_LIMIT),
 							 SPI_OK_SELECT, 2, argtypes, values, NULL);
+			error_context_stack = peek_context.previous;
 			changes = cu_spi_getint64(0, 1, &isnull);
 			xacts = cu_spi_getint64(0, 2, &isnull);
 			if (changes > 0)
@@ -478,6 +544,12 @@ check_subscriptions(CuPlan *plan, List *subs)
 		/* finalize and abort change only this side's own columns */
 		if (plan->options->online_action != '\0')
 			continue;
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser can check the publisher of subscription \"%s\"", sub->name),
+					 errdetail("The check reads the subscription's connection string, which only a superuser may read."),
+					 errhint("Run the conversion of replicated tables as a superuser.")));
 		if (!cu_publisher_mapping(sub, t->nspname, t->relname, &remote, &keytype, &error))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -492,6 +564,12 @@ check_subscriptions(CuPlan *plan, List *subs)
 					 errmsg("the publisher of subscription \"%s\" has not been migrated yet", sub->name),
 					 errdetail("Its %s has a key of type %s; this migration makes it %s here.", t->qualname, keytype, want),
 					 errhint("Migrate the publisher first, then export its mapping with connector_uuid_export() and import it here.")));
+		if (strcmp(remote, "none") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the publisher of subscription \"%s\" has no id mapping of connector_uuid for %s", sub->name, t->qualname),
+					 errdetail("Its key is %s, but not by a conversion of connector_uuid, so there is no mapping this database could share.", keytype),
+					 errhint("Convert the publisher with connector_uuid (an adopted table has no mapping), then export and import its mapping.")));
 		if (strcmp(remote, local) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -633,6 +711,11 @@ cu_replication_prepare_check(CuTarget *t)
 				 errhint("Prepare each subscriber first, then the publisher with the same mapping, with connector_uuid.allow_replicated = on "
 						 "(the README's \"Logical replication\", \"The online mode on both sides\").")));
 	table_id = cu_registry_id(t->nspname, t->relname);
+	if (subs != NIL && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser can prepare tables a subscription replicates into"),
+				 errdetail("The check reads the subscription's connection string, which only a superuser may read.")));
 	/* a subscriber: its mapping, if its publisher has one yet, is that one */
 	foreach(lc, subs)
 	{
@@ -665,7 +748,7 @@ cu_replication_prepare_check(CuTarget *t)
 		if (cu_spi_getstring(0, 1) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("prepare the subscribers of %s before its publisher", t->qualname),
+					 errmsg("the publisher of %s has no id mapping for it, and its subscribers are prepared first", t->qualname),
 					 errdetail("This database publishes it (%s) to replication slots %s, and has no id mapping for it yet.",
 							   join(pubs), cu_spi_getstring(0, 1)),
 					 errhint("CALL connector_uuid_prepare() on each subscriber, then on one of them SELECT connector_uuid_export(%s), "

@@ -275,7 +275,7 @@ $writer = start_sql($pub, 'live', 'CALL app_writes(400)');
 like($err, qr/ERROR:  table "mcp_connectors" or a table referencing it is in logical replication/,
 	'online: prepare refuses replicated tables without allow_replicated');
 ($ret, $out, $err) = $pub->psql('live', $prepare);
-like($err, qr/ERROR:  prepare the subscribers of public.mcp_connectors before its publisher/,
+like($err, qr/ERROR:  the publisher of public.mcp_connectors has no id mapping for it, and its subscribers are prepared first/,
 	'online: the publisher is not prepared before its subscribers');
 $sub->safe_psql('live', $prepare);
 is($sub->safe_psql('live', q{SELECT string_agg(DISTINCT phase, ',') FROM connector_uuid_progress}), 'prepared',

@@ -445,7 +445,31 @@ connector_uuid_export(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	fp = hash_finish(&h, strategy);
-	appendStringInfo(&buf, "], \"fingerprint\": \"%s\"}", fp);
+	appendStringInfo(&buf, "], \"fingerprint\": \"%s\"", fp);
+
+	/*
+	 * The registry's facts about the integer side (type, identity, default,
+	 * sequence) and the referencing columns': what a copy of these tables
+	 * made at uuid (a subscriber's initial copy) needs to roll back as this
+	 * database does.  Not in the fingerprint: they decide no id.
+	 */
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(table_id)};
+
+		cu_spi_exec_args(psprintf("SELECT (SELECT pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.-) 'table_id'::pg_catalog.text "
+								  "    OPERATOR(pg_catalog.-) 'id_key'::pg_catalog.text OPERATOR(pg_catalog.-) 'table_oid'::pg_catalog.text "
+								  "    OPERATOR(pg_catalog.-) 'schema_name'::pg_catalog.text OPERATOR(pg_catalog.-) 'table_name'::pg_catalog.text "
+								  "  FROM %s t WHERE t.table_id OPERATOR(pg_catalog.=) $1)::pg_catalog.text, "
+								  "COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.-) 'table_id'::pg_catalog.text "
+								  "    OPERATOR(pg_catalog.-) 'table_oid'::pg_catalog.text OPERATOR(pg_catalog.-) 'column_number'::pg_catalog.text "
+								  "    ORDER BY c.schema_name, c.table_name, c.column_name) "
+								  "  FROM %s c WHERE c.table_id OPERATOR(pg_catalog.=) $1), '[]')::pg_catalog.text",
+								  ext_table("connector_uuid_tables"), ext_table("connector_uuid_columns")),
+						 SPI_OK_SELECT, 1, argtypes, values, NULL);
+		appendStringInfo(&buf, ", \"registry\": %s, \"columns\": %s}",
+						 cu_spi_getstring(0, 1), cu_spi_getstring(0, 2));
+	}
 
 	AtEOXact_GUC(true, nestlevel);
 	if (SPI_finish() != SPI_OK_FINISH)
@@ -566,6 +590,91 @@ refuse_online(const char *nspname, const char *relname, const char *qualname)
 				 errhint("Import before connector_uuid_prepare(), or abort the preparation (connector_uuid_abort()) first.")));
 }
 
+/* True if the table has no row (read as the caller, who owns it) */
+static bool
+table_is_empty(const char *qualname)
+{
+	cu_spi_exec(psprintf("SELECT NOT EXISTS (SELECT FROM %s)", qualname), SPI_OK_SELECT);
+	return strcmp(cu_spi_getstring(0, 1), "t") == 0;
+}
+
+/* Drop table_id's registry row, referencing columns and id map */
+static void
+forget_table(int table_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(table_id)};
+
+	cu_spi_exec_args(psprintf("DELETE FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", ext_table("connector_uuid_map")),
+					 SPI_OK_DELETE, 1, argtypes, values, NULL);
+	cu_spi_exec_args(psprintf("DELETE FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", ext_table("connector_uuid_columns")),
+					 SPI_OK_DELETE, 1, argtypes, values, NULL);
+	cu_spi_exec_args(psprintf("DELETE FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1", ext_table("connector_uuid_tables")),
+					 SPI_OK_DELETE, 1, argtypes, values, NULL);
+}
+
+/*
+ * A table here at uuid with no registry row (a subscriber's copy of a
+ * publisher's converted tables): its registry row and referencing columns
+ * from the export's facts, under a new table id, with the export's key.
+ * The facts are validated as every registry row is, by the revert that
+ * reads them (registry.c).  Returns the table id.
+ */
+static int
+import_registry(Datum export, const char *nspname, const char *relname, const char *qualname,
+				Oid relid, const char *keyhex)
+{
+	Oid			argtypes[6] = {JSONBOID, INT4OID, NAMEOID, NAMEOID, OIDOID, TEXTOID};
+	Datum		values[6];
+	int			table_id;
+
+	values[0] = export;
+	cu_spi_exec_args("SELECT $1 OPERATOR(pg_catalog.->>) 'state', "
+					 "pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'registry'), "
+					 "pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'columns')",
+					 SPI_OK_SELECT, 1, argtypes, values, NULL);
+	if (cu_spi_getstring(0, 1) == NULL || strcmp(cu_spi_getstring(0, 1), "uuid") != 0 ||
+		cu_spi_getstring(0, 2) == NULL || strcmp(cu_spi_getstring(0, 2), "object") != 0 ||
+		cu_spi_getstring(0, 3) == NULL || strcmp(cu_spi_getstring(0, 3), "array") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is already uuid and connector_uuid has no mapping for it", qualname),
+				 errdetail("Only an export of a table at uuid, with its registry facts, can give a copy of it made at uuid its mapping."),
+				 errhint("Import before this database's conversion (at integer, the conversion then makes the export's ids), "
+						 "or export from the publisher after its migration.")));
+	table_id = cu_registry_take_id();
+	values[1] = Int32GetDatum(table_id);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(nspname));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(relname));
+	values[4] = ObjectIdGetDatum(relid);
+	if (*keyhex)
+		values[5] = CStringGetTextDatum(psprintf("\\x%s", keyhex));
+	else
+	{
+		/* v5 and v7: the key is never used, but the row needs one */
+		bytea	   *k = palloc(VARHDRSZ + 16);
+
+		SET_VARSIZE(k, VARHDRSZ + 16);
+		cu_random_key((uint8 *) VARDATA(k));
+		values[5] = CStringGetTextDatum(psprintf("\\x%s", key_hex(k)));
+	}
+	/* the facts, under this database's id, names, oid and the export's key */
+	cu_spi_exec_args(psprintf("INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, "
+							  "($1 OPERATOR(pg_catalog.->) 'registry') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+							  "  'table_id', $2, 'schema_name', $3, 'table_name', $4, 'table_oid', $5, "
+							  "  'strategy', $1 OPERATOR(pg_catalog.->>) 'strategy', "
+							  "  'full_map', ($1 OPERATOR(pg_catalog.->>) 'strategy') OPERATOR(pg_catalog.<>) 'v4', "
+							  "  'id_key', $6))).*",
+							  ext_table("connector_uuid_tables"), ext_table("connector_uuid_tables")),
+					 SPI_OK_INSERT, 6, argtypes, values, NULL);
+	cu_spi_exec_args(psprintf("INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, "
+							  "c OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('table_id', $2))).* "
+							  "FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'columns') c",
+							  ext_table("connector_uuid_columns"), ext_table("connector_uuid_columns")),
+					 SPI_OK_INSERT, 2, argtypes, values, NULL);
+	return table_id;
+}
+
 /* A bytea of the 16 bytes written in keyhex */
 static bytea *
 key_from_hex(const char *keyhex)
@@ -657,12 +766,8 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 		bytea	   *k;
 
 		if (at_uuid)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table \"%s\" is already uuid and connector_uuid has no mapping for it", qualname),
-					 errdetail("Its uuids were not made here by connector_uuid, so a mapping imported now could not be the one they were made with."),
-					 errhint("Import before this database's conversion: at integer, the conversion then makes the export's ids.")));
-		if (*keyhex)
+			table_id = import_registry(export, nspname, relname, qualname, relid, keyhex);
+		else if (*keyhex)
 			k = key_from_hex(keyhex);
 		else
 		{
@@ -671,6 +776,8 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 			SET_VARSIZE(k, VARHDRSZ + 16);
 			cu_random_key((uint8 *) VARDATA(k));
 		}
+		if (!at_uuid)
+		{
 		table_id = cu_registry_take_id();
 		row[0] = Int32GetDatum(table_id);
 		row[1] = DirectFunctionCall1(namein, CStringGetDatum(nspname));
@@ -685,6 +792,7 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)",
 								  ext_table("connector_uuid_tables")),
 						 SPI_OK_INSERT, 8, types, row, NULL);
+		}
 	}
 	else
 	{
@@ -693,6 +801,14 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 		char	   *have_fp = cu_fingerprint(table_id);
 
 		registry_mapping(table_id, &have_strategy, &have_key);
+		if (at_uuid && replace && table_is_empty(qualname) &&
+			(strcmp(have_strategy, strategy) != 0 || strcmp(have_key, keyhex) != 0))
+		{
+			/* nothing made with this mapping is left: the export's, facts and all */
+			forget_table(table_id);
+			table_id = import_registry(export, nspname, relname, qualname, relid, keyhex);
+			registry_mapping(table_id, &have_strategy, &have_key);
+		}
 		if (strcmp(have_strategy, strategy) != 0 || strcmp(have_key, keyhex) != 0)
 		{
 			if (at_uuid)
@@ -702,7 +818,8 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 						 errdetail("Here: strategy %s, fingerprint %s.  The export: strategy %s, fingerprint %s.  "
 								   "Its uuids were made with this database's mapping, which a revert needs.",
 								   have_strategy, have_fp, strategy, fp),
-						 errhint("Roll this database back first (at integer the export's mapping can replace this one, with replace => true).")));
+						 errhint("Roll this database back first (at integer the export's mapping can replace this one, with replace => true), "
+								 "or empty the table (a subscriber's copy, to be copied again) and import with replace => true.")));
 			if (!replace)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -255,6 +255,38 @@ like($sub->safe_psql('app', $our_row),
 ($ret, $out, $err) = $sub->psql('app', 'SELECT connector_uuid_verify(strict => true)');
 like($err, qr/same ids as the publisher/, 'and verify(strict => true) raises it');
 
+# ---- the subscriber's copy made again at uuid, with the publisher's mapping --
+# (as for a subscriber created after the publisher's conversion): the
+# export carries the registry's facts, so the copy also rolls back in step
+$sub->safe_psql('app', 'DROP SUBSCRIPTION app_sub2');
+$sub->safe_psql('app', 'TRUNCATE mcp_connectors, connector_access, mcp_servers, orders, order_lines, shipments');
+my $export = $pub->safe_psql('app', q{SELECT connector_uuid_export('mcp_connectors')});
+($ret, $out, $err) = $sub->psql('app', "SELECT connector_uuid_import('mcp_connectors', \$e\$$export\$e\$)");
+like($err, qr/was converted here with another id mapping than the export's/, 'the copy\'s own mapping is not replaced silently');
+is($sub->safe_psql('app', "SELECT connector_uuid_import('mcp_connectors', \$e\$$export\$e\$, replace => true)"),
+	$pub->safe_psql('app', $fp), 'emptied, the copy takes the publisher\'s mapping with replace => true');
+$sub->safe_psql('app', "CREATE SUBSCRIPTION app_sub3 CONNECTION '$pubconn' PUBLICATION app_pub");
+$sub->poll_query_until('app', q{SELECT count(*) = 6 AND bool_and(srsubstate = 'r') FROM pg_subscription_rel})
+  or die 'the initial copy did not finish';
+$pub->wait_for_catchup('app_sub3');
+same_rows('copied again at uuid');
+like($sub->safe_psql('app', $our_row), qr/^t subscription app_sub3: fingerprint v4-[0-9a-f]{32}, the same as the publisher's/,
+	'the copy has the publisher\'s mapping');
+$pub->safe_psql('app', 'CALL app_writes(5)');
+disable_subscription('app', 'app_sub3');
+$pub->safe_psql('app', $allow . q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'});
+export_import('mcp_connectors');
+$sub->safe_psql('app', $allow . q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'});
+$sub->safe_psql('app', 'ALTER SUBSCRIPTION app_sub3 ENABLE');
+$pub->safe_psql('app', 'CALL app_writes(3)');
+$pub->wait_for_catchup('app_sub3');
+same_rows('the copy rolled back with its publisher');
+is(column_types($sub, 'app'),
+	'connector_access.connector_id integer, mcp_connectors.id integer, mcp_servers.connector_id integer',
+	'the copy is integer again, from the publisher\'s registry facts');
+is($sub->safe_psql('app', q{SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'mcp_connectors'::regclass AND adnum = 1}),
+	q{nextval('mcp_connectors_id_seq'::regclass)}, 'and its key has its serial default back');
+
 # ---- the online mode on both sides -----------------------------------------
 # the subscriber is prepared first (its twin columns exist before the
 # publisher sends them), the publisher last with the subscriber's mapping;

@@ -67,7 +67,10 @@ typedef struct CuRemoteMapping
 static List *remote_cache = NIL;	/* in TopTransactionContext */
 static bool remote_cache_callback = false;
 
-/* At most this many pending changes are decoded per slot */
+/*
+ * Decoding a slot's pending changes stops once this many messages (changes,
+ * begins, commits) have come out, at the end of a transaction
+ */
 #define CU_PEEK_LIMIT	10000
 
 /* The procedure, for the hints */
@@ -235,23 +238,16 @@ join(List *items)
 }
 
 /*
- * Run sql (returning ncols text columns, one row) on the publisher of a
- * subscription, over a connection made with its conninfo (as its apply
- * worker does).  The row's values go to out (NULL for SQL NULL).  False,
- * with *error set, if the connection or the query failed or no row came
- * back.
+ * A replication connection to the publisher of a subscription, made with
+ * its conninfo as its apply worker makes it; NULL, with *error set, if it
+ * cannot be made
  */
-static bool
-remote_row(const char *conninfo, const char *sql, int ncols, char **out, char **error)
+static WalReceiverConn *
+remote_connect(const char *conninfo, char **error)
 {
 	WalReceiverConn *conn;
-	WalRcvExecResult *res;
-	Oid		   *types = palloc(sizeof(Oid) * ncols);
 	char	   *err = NULL;
-	bool		ok = false;
 
-	for (int i = 0; i < ncols; i++)
-		types[i] = TEXTOID;
 	load_file("libpqwalreceiver", false);
 #if PG_VERSION_NUM >= 170000
 	conn = walrcv_connect(conninfo, true, true, false, "connector_uuid", &err);
@@ -261,42 +257,88 @@ remote_row(const char *conninfo, const char *sql, int ncols, char **out, char **
 	conn = walrcv_connect(conninfo, true, "connector_uuid", &err);
 #endif
 	if (conn == NULL)
-	{
 		*error = psprintf("Could not connect: %s", err ? err : "unknown error");
+	return conn;
+}
+
+/*
+ * Run sql (returning ncols text columns, one row) over conn.  The row's
+ * values go to out (NULL for SQL NULL).  False, with *error set, if the
+ * query failed or no row came back.
+ */
+static bool
+remote_row(WalReceiverConn *conn, const char *sql, int ncols, char **out, char **error)
+{
+	WalRcvExecResult *res;
+	Oid		   *types = palloc(sizeof(Oid) * ncols);
+	bool		ok = false;
+
+	for (int i = 0; i < ncols; i++)
+		types[i] = TEXTOID;
+	res = walrcv_exec(conn, sql, ncols, types);
+	if (res->status != WALRCV_OK_TUPLES)
+		*error = psprintf("The query failed: %s", res->err ? res->err : "no result");
+	else
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(res->tupledesc, &TTSOpsMinimalTuple);
+
+		if (tuplestore_gettupleslot(res->tuplestore, true, false, slot))
+		{
+			for (int i = 0; i < ncols; i++)
+			{
+				bool		isnull;
+				Datum		d = slot_getattr(slot, i + 1, &isnull);
+
+				out[i] = isnull ? NULL : TextDatumGetCString(d);
+			}
+			ok = true;
+		}
+		else
+			*error = "The query returned no row";
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	walrcv_clear_result(res);
+	return ok;
+}
+
+/*
+ * Over conn: the fingerprint of the publisher's table qual and the type of
+ * its key, into out[0] and out[1].  False, with *error set, if they cannot
+ * be read.
+ */
+static bool
+remote_mapping(WalReceiverConn *conn, const char *qual, char **out, char **error)
+{
+	char	   *schema[1];
+
+	if (!remote_row(conn,
+					"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'connector_uuid' "
+					"UNION ALL SELECT NULL LIMIT 1",
+					1, schema, error))
+		return false;
+	if (schema[0] == NULL)
+	{
+		*error = "The publisher's database has no connector_uuid";
 		return false;
 	}
-	PG_TRY();
+	if (!remote_row(conn,
+					psprintf("SELECT %s.connector_uuid_fingerprint(r::pg_catalog.regclass), "
+							 "(SELECT a.atttypid::pg_catalog.regtype::pg_catalog.text FROM pg_catalog.pg_constraint c "
+							 "  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+							 "   AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
+							 "  WHERE c.conrelid OPERATOR(pg_catalog.=) r AND c.contype OPERATOR(pg_catalog.=) 'p') "
+							 "FROM (SELECT pg_catalog.to_regclass(%s)::pg_catalog.oid AS r) x WHERE r IS NOT NULL "
+							 "UNION ALL SELECT NULL, NULL LIMIT 1",
+							 quote_identifier(schema[0]), quote_literal_cstr(qual)),
+					2, out, error))
+		return false;
+	if (out[0] == NULL)
 	{
-		res = walrcv_exec(conn, sql, ncols, types);
-		if (res->status != WALRCV_OK_TUPLES)
-			*error = psprintf("The query failed: %s", res->err ? res->err : "no result");
-		else
-		{
-			TupleTableSlot *slot = MakeSingleTupleTableSlot(res->tupledesc, &TTSOpsMinimalTuple);
-
-			if (tuplestore_gettupleslot(res->tuplestore, true, false, slot))
-			{
-				for (int i = 0; i < ncols; i++)
-				{
-					bool		isnull;
-					Datum		d = slot_getattr(slot, i + 1, &isnull);
-
-					out[i] = isnull ? NULL : TextDatumGetCString(d);
-				}
-				ok = true;
-			}
-			else
-				*error = "The query returned no row";
-			ExecDropSingleTupleTableSlot(slot);
-		}
-		walrcv_clear_result(res);
+		*error = psprintf("The publisher has no table %s", qual);
+		return false;
 	}
-	PG_FINALLY();
-	{
-		walrcv_disconnect(conn);
-	}
-	PG_END_TRY();
-	return ok;
+	return true;
 }
 
 /* The transaction's answers go with it */
@@ -325,6 +367,8 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 	ListCell   *lc;
 	MemoryContext oldcxt;
 	CuRemoteMapping *m;
+	WalReceiverConn *conn;
+	bool		ok;
 
 	if (!superuser())
 	{
@@ -350,33 +394,20 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 		return false;
 	}
 	conninfo = pstrdup(cu_spi_getstring(0, 1));
-	if (!remote_row(conninfo,
-					"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
-					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'connector_uuid' "
-					"UNION ALL SELECT NULL LIMIT 1",
-					1, out, error))
+	conn = remote_connect(conninfo, error);
+	if (conn == NULL)
 		return false;
-	if (out[0] == NULL)
+	PG_TRY();
 	{
-		*error = "The publisher's database has no connector_uuid";
-		return false;
+		ok = remote_mapping(conn, qual, out, error);
 	}
-	if (!remote_row(conninfo,
-					psprintf("SELECT %s.connector_uuid_fingerprint(r::pg_catalog.regclass), "
-							 "(SELECT a.atttypid::pg_catalog.regtype::pg_catalog.text FROM pg_catalog.pg_constraint c "
-							 "  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid "
-							 "   AND a.attnum OPERATOR(pg_catalog.=) c.conkey[1] "
-							 "  WHERE c.conrelid OPERATOR(pg_catalog.=) r AND c.contype OPERATOR(pg_catalog.=) 'p') "
-							 "FROM (SELECT pg_catalog.to_regclass(%s)::pg_catalog.oid AS r) x WHERE r IS NOT NULL "
-							 "UNION ALL SELECT NULL, NULL LIMIT 1",
-							 quote_identifier(out[0]), quote_literal_cstr(qual)),
-					2, out, error))
-		return false;
-	if (out[0] == NULL)
+	PG_FINALLY();
 	{
-		*error = psprintf("The publisher has no table %s", qual);
-		return false;
+		walrcv_disconnect(conn);
 	}
+	PG_END_TRY();
+	if (!ok)
+		return false;
 	*fingerprint = out[0];
 	*keytype = out[1] ? out[1] : "none";
 
@@ -458,6 +489,7 @@ check_slots(CuPlan *plan, List *pubnames)
 			bool		isnull;
 			int64		changes;
 			int64		xacts;
+			bool		cut;
 			ErrorContextCallback peek_context;
 
 			if (active[i])
@@ -475,8 +507,7 @@ check_slots(CuPlan *plan, List *pubnames)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("replication slot \"%s\" uses output plugin \"%s\"", name[i], plugin[i]),
 						 errdetail("connector_uuid can tell whether a subscriber has caught up only for pgoutput, the plugin of PostgreSQL's subscriptions."),
-						 errhint("Drop the slot if nothing reads it (pg_drop_replication_slot), or let its consumer catch up and "
-								 "pg_replication_slot_advance() it to the current position.")));
+						 errhint("Drop the slot if nothing reads it any more (pg_drop_replication_slot()), then try again.")));
 			if (pubnames == NIL)
 				continue;
 			values[0] = CStringGetTextDatum(name[i]);
@@ -486,7 +517,8 @@ check_slots(CuPlan *plan, List *pubnames)
 			peek_context.previous = error_context_stack;
 			error_context_stack = &peek_context;
 			cu_spi_exec_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.get_byte(c.data, 0) IN (73, 85, 68, 84)), "
-									  "pg_catalog.count(*) FILTER (WHERE pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 67) "
+									  "pg_catalog.count(*) FILTER (WHERE pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 67), "
+									  "pg_catalog.count(*) "
 									  "FROM pg_catalog.pg_logical_slot_peek_binary_changes($1::pg_catalog.name, NULL::pg_catalog.pg_lsn, "
 									  "%d, VARIADIC ARRAY['proto_version', '1', 'publication_names', $2]::pg_catalog.text[]) c",
 									  CU_PEEK_LIMIT),
@@ -494,11 +526,13 @@ check_slots(CuPlan *plan, List *pubnames)
 			error_context_stack = peek_context.previous;
 			changes = cu_spi_getint64(0, 1, &isnull);
 			xacts = cu_spi_getint64(0, 2, &isnull);
+			/* decoding stops at the end of the transaction that reaches the limit */
+			cut = cu_spi_getint64(0, 3, &isnull) >= CU_PEEK_LIMIT;
 			if (changes > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("the subscriber of replication slot \"%s\" has not caught up: %s%lld changes in %lld transactions not confirmed, %s of WAL behind",
-								name[i], changes >= CU_PEEK_LIMIT ? "at least " : "", (long long) changes,
+								name[i], cut ? "at least " : "", (long long) changes,
 								(long long) xacts, lag[i]),
 						 errdetail("Publications %s carry them, with the old type.  Once the tables are %s, the subscriber could not apply them "
 								   "(confirmed up to %s, the server is at %s).",

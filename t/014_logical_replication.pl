@@ -150,6 +150,13 @@ $pub->wait_for_catchup('app_sub');
 disable_subscription();
 same_rows('caught up, subscription disabled');
 
+# a slot of another output plugin: what it consumed cannot be told
+$pub->safe_psql('app', q{SELECT pg_create_logical_replication_slot('debug_slot', 'test_decoding')});
+psql_fails($pub, 'ALTER EXTENSION connector_uuid UPDATE',
+	qr/ERROR:  replication slot "debug_slot" uses output plugin "test_decoding".*HINT:  Drop the slot if nothing reads it any more/s,
+	'publisher, with a test_decoding slot');
+$pub->safe_psql('app', q{SELECT pg_drop_replication_slot('debug_slot')});
+
 # the subscriber first: refused
 psql_fails($sub, 'ALTER EXTENSION connector_uuid UPDATE',
 	qr/the publisher of subscription "app_sub" has not been migrated yet.*has a key of type integer/s,

@@ -368,7 +368,7 @@ cu_publisher_mapping(CuSubscription *sub, const char *nspname, const char *relna
 	MemoryContext oldcxt;
 	CuRemoteMapping *m;
 	WalReceiverConn *conn;
-	bool		ok;
+	volatile bool ok = false;
 
 	if (!superuser())
 	{

@@ -344,6 +344,23 @@ is(column_types($sub, 'live'),
 	'online: the subscriber\'s columns are uuid');
 verify_ok($_, 'live', 'online, swapped: ' . $_->name) for ($pub, $sub);
 
+# the swap back on both, and the swap again: catalog only, every id kept
+disable_subscription('live', 'live_sub');
+$_->safe_psql('live', $allow . q{ALTER EXTENSION connector_uuid UPDATE TO '1.0'}) for ($pub, $sub);
+$sub->safe_psql('live', 'ALTER SUBSCRIPTION live_sub ENABLE');
+$pub->safe_psql('live', 'CALL app_writes(7)');
+$pub->wait_for_catchup('live_sub');
+is(fingerprint($sub, 'live'), fingerprint($pub, 'live'), 'online: swapped back on both sides, writes at 1.0 replicate');
+is(column_types($sub, 'live'),
+	'connector_access.connector_id integer, mcp_connectors.id integer, mcp_servers.connector_id integer',
+	'online: the subscriber\'s columns are integer again');
+disable_subscription('live', 'live_sub');
+$_->safe_psql('live', $allow . 'ALTER EXTENSION connector_uuid UPDATE') for ($pub, $sub);
+$sub->safe_psql('live', 'ALTER SUBSCRIPTION live_sub ENABLE');
+$pub->safe_psql('live', 'CALL app_writes(4)');
+$pub->wait_for_catchup('live_sub');
+is(fingerprint($sub, 'live'), fingerprint($pub, 'live'), 'online: swapped again on both sides, the same rows');
+
 # finalize on both, in a window too
 disable_subscription('live', 'live_sub');
 $_->safe_psql('live', $allow . 'SELECT connector_uuid_finalize()') for ($pub, $sub);

@@ -174,8 +174,9 @@ subscriptions_of(const char *tree)
 
 /*
  * What pglogical (if installed here) replicates of the tree: its
- * replication sets that hold a relation of it, and its subscriptions that
- * synchronized one by name.  Caller is connected to SPI.
+ * replication sets that hold a relation of it, and every subscription of
+ * this database (which tables it carries only its provider knows).
+ * Caller is connected to SPI.
  */
 static List *
 pglogical_of(const char *tree)
@@ -189,17 +190,16 @@ pglogical_of(const char *tree)
 	cu_spi_select_oid("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
 					  "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.oid OPERATOR(pg_catalog.=) $1", extoid);
 	q = quote_identifier(pstrdup(cu_spi_getstring(0, 1)));
+	/*
+	 * A subscription's tables are listed on its provider, not here: every
+	 * pglogical subscription of this database counts
+	 */
 	cu_spi_exec(psprintf("SELECT pg_catalog.format('replication set %%I', rs.set_name) "
 						 "FROM %s.replication_set_table t JOIN %s.replication_set rs "
 						 "  ON rs.set_id OPERATOR(pg_catalog.=) t.set_id "
 						 "WHERE t.set_reloid::pg_catalog.oid IN %s "
 						 "UNION SELECT pg_catalog.format('subscription %%I', s.sub_name) "
-						 "FROM %s.local_sync_status l JOIN %s.subscription s "
-						 "  ON s.sub_id OPERATOR(pg_catalog.=) l.sync_subid "
-						 "JOIN pg_catalog.pg_class c ON c.relname OPERATOR(pg_catalog.=) l.sync_relname "
-						 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-						 "  AND n.nspname OPERATOR(pg_catalog.=) l.sync_nspname "
-						 "WHERE c.oid IN %s ORDER BY 1", q, q, tree, q, q, tree),
+						 "FROM %s.subscription s ORDER BY 1", q, q, tree, q),
 				SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		result = lappend(result, pstrdup(cu_spi_getstring(i, 1)));
@@ -663,8 +663,9 @@ cu_replication_check(CuPlan *plan)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" or a table referencing it is replicated by pglogical (%s)", t->relname, join(pgl)),
 				 errdetail("connector_uuid checks the procedure for PostgreSQL's own logical replication only: it cannot read pglogical's queue."),
-				 errhint("Remove the tables from the replication sets (pglogical.replication_set_remove_table) on the provider, convert both sides "
-						 "with the same mapping (connector_uuid_export / connector_uuid_import), and add them back with synchronize_data := false.")));
+				 errhint("Remove the tables from the replication sets (pglogical.replication_set_remove_table) on the provider, or drop the "
+						 "subscription (pglogical.drop_subscription) here, convert both sides with the same mapping (connector_uuid_export / "
+						 "connector_uuid_import), and add them back with synchronize_data := false.")));
 	if (!cu_allow_replicated)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

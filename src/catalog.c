@@ -27,6 +27,8 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -349,4 +351,40 @@ cu_index_comments(List *list, Oid relid, const char *qual)
 						  "  AND d.objsubid OPERATOR(pg_catalog.=) 0 "
 						  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY ic.relname",
 						  relid, qual);
+}
+
+/*
+ * relid's name; an error unless it is an ordinary or partitioned table
+ * (detail says what the calling function works on)
+ */
+char *
+cu_require_table(Oid relid, const char *detail)
+{
+	char	   *relname = get_rel_name(relid);
+	char		relkind = get_rel_relkind(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", relname),
+				 errdetail("%s", detail)));
+	return relname;
+}
+
+/* Refuse unless the current user owns relid (or is superuser) */
+void
+cu_check_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
 }

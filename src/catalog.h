@@ -138,6 +138,8 @@ extern Oid	cu_lookup_plain_table(const char *nspname, const char *relname);
 extern char *cu_rel_qualname(Oid relid);
 extern const char *cu_rel_kind_name(Oid relid);
 extern Oid	cu_rel_am(Oid relid);
+extern char *cu_require_table(Oid relid, const char *detail);
+extern void cu_check_owner(Oid relid);
 extern bool cu_column_not_null(Oid relid, const char *attname);
 extern int64 cu_rel_tuples(Oid relid);
 extern List *cu_grants(List *list, Oid relid, const char *qual, const char *grantkind, bool columns);

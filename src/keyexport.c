@@ -205,13 +205,13 @@ fingerprint_of(Portal portal, const char *strategy, const char *keyhex)
 
 /* Hex of a 16-byte key */
 static char *
-key_hex(bytea *k)
+key_hex(const uint8 *key)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < 16; i++)
-		appendStringInfo(&buf, "%02x", ((uint8 *) VARDATA_ANY(k))[i]);
+		appendStringInfo(&buf, "%02x", key[i]);
 	return buf.data;
 }
 
@@ -222,30 +222,17 @@ key_hex(bytea *k)
 static void
 registry_mapping(int table_id, char **strategy, char **keyhex)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
-	bool		isnull;
-	bytea	   *k;
+	CuStrategy	st = cu_registry_strategy(table_id);
+	uint8		key[16];
 
-	values[0] = Int32GetDatum(table_id);
-	cu_spi_exec_args(psprintf("SELECT strategy, id_key FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1",
-							  ext_table("connector_uuid_tables")),
-					 SPI_OK_SELECT, 1, argtypes, values, NULL);
-	if (SPI_processed != 1)
-		elog(ERROR, "registry row %d disappeared", table_id);
-	*strategy = pstrdup(cu_spi_getstring(0, 1));
+	if (st == CU_STRATEGY_NONE)
+		elog(ERROR, "registry row %d disappeared or names no strategy", table_id);
+	*strategy = pstrdup(cu_strategy_name(st));
 	*keyhex = "";
-	if (strcmp(*strategy, "v4") != 0)
+	if (st != CU_STRATEGY_V4)
 		return;
-	k = (bytea *) DatumGetPointer(cu_spi_getdatum(0, 2, &isnull));
-	if (!isnull)
-		k = DatumGetByteaPP(PointerGetDatum(k));
-	if (isnull || VARSIZE_ANY_EXHDR(k) != 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("id map key of table id %d is damaged", table_id),
-				 errdetail("connector_uuid_tables.id_key must be 16 bytes.")));
-	*keyhex = key_hex(k);
+	cu_registry_key(table_id, key);
+	*keyhex = key_hex(key);
 }
 
 /* The cursor over table_id's non-derived pairs, in old-id order */
@@ -284,18 +271,7 @@ cu_fingerprint(int table_id)
 static void
 table_names(Oid relid, char **nspname, char **relname, const char *fn)
 {
-	char		relkind = get_rel_relkind(relid);
-
-	*relname = get_rel_name(relid);
-	if (*relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", *relname),
-				 errdetail("%s() works on the key table of a conversion.", fn)));
+	*relname = cu_require_table(relid, psprintf("%s() works on the key table of a conversion.", fn));
 	*nspname = get_namespace_name(get_rel_namespace(relid));
 }
 
@@ -553,18 +529,6 @@ read_export(Datum export, char **strategy, char **keyhex, char **fp, int64 *npai
 		refuse_export("a uuid appears twice in \"pairs\"");
 }
 
-/* Refuse unless the current user owns relid (or is superuser) */
-static void
-check_owner(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
-#else
-	if (!pg_class_ownercheck(relid, GetUserId()))
-#endif
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-}
-
 /*
  * Refuse a table in the online mode: its twin columns were filled with the
  * mapping it has; another one imported now would not match them
@@ -652,10 +616,9 @@ import_registry(Datum export, const char *nspname, const char *relname, const ch
 	else
 	{
 		/* v5 and v7: the key is never used, but the row needs one */
-		bytea	   *k = palloc(VARHDRSZ + 16);
+		uint8		k[16];
 
-		SET_VARSIZE(k, VARHDRSZ + 16);
-		cu_random_key((uint8 *) VARDATA(k));
+		cu_random_key(k);
 		values[5] = CStringGetTextDatum(psprintf("\\x%s", key_hex(k)));
 	}
 	/* the facts, under this database's id, names, oid and the export's key */
@@ -732,7 +695,7 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 
 	table_names(relid, &nspname, &relname, "connector_uuid_import");
 	qualname = cu_qualify(nspname, relname);
-	check_owner(relid);
+	cu_check_owner(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = cu_safe_search_path();

@@ -31,20 +31,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-/* Refuse unless the current user owns relid (or is superuser) */
-static void
-check_owner(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
-#else
-	if (!pg_class_ownercheck(relid, GetUserId()))
-#endif
-		aclcheck_error(ACLCHECK_NOT_OWNER,
-					   get_relkind_objtype(get_rel_relkind(relid)),
-					   get_rel_name(relid));
-}
-
 /*
  * Refuse if referencing rows point at keys that do not exist.  Only needed
  * where PostgreSQL has not already proven it: foreign keys that are NOT
@@ -698,14 +684,14 @@ cu_preflight_owners(CuPlan *plan)
 	CuTarget   *t = plan->target;
 	ListCell   *lc;
 
-	check_owner(t->relid);
+	cu_check_owner(t->relid);
 	foreach(lc, t->leaves)
-		check_owner(((CuLeaf *) lfirst(lc))->relid);
+		cu_check_owner(((CuLeaf *) lfirst(lc))->relid);
 	foreach(lc, t->fkeys)
 	{
 		CuForeignKey *fk = lfirst(lc);
 
-		check_owner(fk->relid);
+		cu_check_owner(fk->relid);
 		if (fk->triggers != NIL && !superuser())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

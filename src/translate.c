@@ -59,8 +59,7 @@ connector_uuid_ids(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Tuplestorestate *tupstore;
 	MemoryContext oldcxt;
-	char	   *relname = get_rel_name(relid);
-	char		relkind = get_rel_relkind(relid);
+	char	   *relname;
 	char	   *nspname;
 	char	   *qualname;
 	int			nestlevel;
@@ -85,15 +84,7 @@ connector_uuid_ids(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("connector_uuid_ids() must be called where a set is accepted"),
 				 errhint("Call it in FROM: SELECT * FROM connector_uuid_ids('mcp_connectors').")));
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", relname),
-				 errdetail("connector_uuid_ids() translates the key of a table connector_uuid converted.")));
+	relname = cu_require_table(relid, "connector_uuid_ids() translates the key of a table connector_uuid converted.");
 	nspname = get_namespace_name(get_rel_namespace(relid));
 	qualname = cu_qualify(nspname, relname);
 

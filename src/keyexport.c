@@ -35,6 +35,7 @@
  *-------------------------------------------------------------------------
  */
 #include "registry.h"
+#include "security.h"
 #include "spi_util.h"
 
 #include "catalog/pg_class.h"
@@ -554,12 +555,22 @@ refuse_online(const char *nspname, const char *relname, const char *qualname)
 				 errhint("Import before connector_uuid_prepare(), or abort the preparation (connector_uuid_abort()) first.")));
 }
 
-/* True if the table has no row (read as the caller, who owns it) */
+/*
+ * True if the table has no row.  Read as its owner under
+ * SECURITY_RESTRICTED_OPERATION, as every read of an application table
+ * (planning it folds what the owner wrote).
+ */
 static bool
-table_is_empty(const char *qualname)
+table_is_empty(Oid relid, const char *qualname)
 {
+	CuContext	cx;
+	bool		empty;
+
+	cu_enter(&cx, cu_rel_owner(relid), SECURITY_RESTRICTED_OPERATION);
 	cu_spi_exec(psprintf("SELECT NOT EXISTS (SELECT FROM %s)", qualname), SPI_OK_SELECT);
-	return strcmp(cu_spi_getstring(0, 1), "t") == 0;
+	empty = strcmp(cu_spi_getstring(0, 1), "t") == 0;
+	cu_leave(&cx);
+	return empty;
 }
 
 /* Drop table_id's registry row, referencing columns and id map */
@@ -764,7 +775,7 @@ connector_uuid_import(PG_FUNCTION_ARGS)
 		char	   *have_fp = cu_fingerprint(table_id);
 
 		registry_mapping(table_id, &have_strategy, &have_key);
-		if (at_uuid && replace && table_is_empty(qualname) &&
+		if (at_uuid && replace && table_is_empty(relid, qualname) &&
 			(strcmp(have_strategy, strategy) != 0 || strcmp(have_key, keyhex) != 0))
 		{
 			/* nothing made with this mapping is left: the export's, facts and all */

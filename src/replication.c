@@ -106,6 +106,18 @@ tree_of(List *relids)
 	return buf.data;
 }
 
+/* The tree of t's key table and of every table referencing it */
+static char *
+target_tree(CuTarget *t)
+{
+	List	   *relids = list_make1_oid(t->relid);
+	ListCell   *lc;
+
+	foreach(lc, t->fkeys)
+		relids = list_append_unique_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
+	return tree_of(relids);
+}
+
 /*
  * The publications that publish any relation of the tree: one string
  * "pubname (what)" each, what being "table x", "FOR ALL TABLES" or "FOR
@@ -628,7 +640,6 @@ List *
 cu_replication_check(CuPlan *plan)
 {
 	CuTarget   *t = plan->target;
-	List	   *relids = list_make1_oid(t->relid);
 	List	   *pubnames = NIL;
 	List	   *pubs;
 	List	   *subs;
@@ -638,9 +649,7 @@ cu_replication_check(CuPlan *plan)
 	ListCell   *lc;
 	StringInfoData what;
 
-	foreach(lc, t->fkeys)
-		relids = list_append_unique_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
-	tree = tree_of(relids);
+	tree = target_tree(t);
 	pubs = publications_of(tree, &pubnames);
 	subs = subscriptions_of(tree);
 	pgl = pglogical_of(tree);
@@ -718,7 +727,6 @@ cu_replication_check(CuPlan *plan)
 void
 cu_replication_prepare_check(CuTarget *t)
 {
-	List	   *relids = list_make1_oid(t->relid);
 	char	   *tree;
 	List	   *pubs;
 	List	   *subs;
@@ -726,9 +734,7 @@ cu_replication_prepare_check(CuTarget *t)
 	ListCell   *lc;
 	int			table_id;
 
-	foreach(lc, t->fkeys)
-		relids = list_append_unique_oid(relids, ((CuForeignKey *) lfirst(lc))->relid);
-	tree = tree_of(relids);
+	tree = target_tree(t);
 	pubs = publications_of(tree, NULL);
 	subs = subscriptions_of(tree);
 	foreach(lc, pubs)
